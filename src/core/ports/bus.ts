@@ -1,0 +1,45 @@
+/**
+ * Bus port: carries messages between chat nodes. Topics name who needs them:
+ * `conv:<id>` (events, typing, receipts of a conversation) and `user:<id>`
+ * (things addressed to one user: new conversations, session revocation, presence
+ * of contacts). A node subscribes to the topics its connected users need and
+ * unsubscribes when the last one leaves.
+ *
+ * Contract:
+ * - At-most-once delivery to each subscribed node, in publish order per topic
+ *   from one publisher. Clients restore order by seq and fill gaps with sync.
+ * - A message carries everything a receiving node needs to push it: it never
+ *   reads the database. `frame` is the serialised server frame, made once.
+ * - `publish` resolves when the broker accepted the message (the in-process
+ *   engine delivers synchronously before resolving).
+ * - Handlers must not mutate payloads: the in-process engine shares them.
+ */
+import type { ConversationEvent, Conversation, Id, PresenceStatus, Millis } from '../../protocol/model.js';
+
+export type BusMessage =
+  | { t: 'event'; event: ConversationEvent; frame: string }
+  | { t: 'ephemeral'; conversationId: Id; fromUserId: Id; frame: string }
+  | { t: 'conversation'; userId: Id; conversation: Conversation }
+  | { t: 'presence'; userId: Id; status: PresenceStatus; lastActiveAt: Millis; frame: string }
+  | { t: 'revoke'; userId: Id; deviceId: Id }
+  /** Membership of a conversation changed: drop cached copies. Published on BROADCAST. */
+  | { t: 'membership'; conversationId: Id };
+
+/** The topic every node subscribes to. */
+export const BROADCAST = 'all';
+export const convTopic = (id: Id): string => `conv:${id}`;
+export const userTopic = (id: Id): string => `user:${id}`;
+
+export type BusHandler = (topic: string, message: BusMessage) => void;
+
+export interface Bus {
+  publish(topic: string, message: BusMessage): Promise<void>;
+  /** Idempotent per topic. The node's handler receives its messages. */
+  subscribe(topic: string): Promise<void>;
+  unsubscribe(topic: string): Promise<void>;
+  /** One handler per node; set once at start. */
+  onMessage(handler: BusHandler): void;
+  /** False while the broker is unreachable. */
+  healthy(): boolean;
+  close(): Promise<void>;
+}

@@ -1,0 +1,172 @@
+/**
+ * Store port: everything durable. Split per aggregate so that an engine (SQLite,
+ * PostgreSQL) implements small interfaces, and tests can replace one part.
+ *
+ * Contract shared by every engine:
+ * - Errors a caller should turn into protocol errors are thrown as `StoreError`
+ *   with a protocol code (`conflict`, `not_found`); anything else is a fault of
+ *   the engine and surfaces as `unavailable` (see core/errors.ts).
+ * - Every read returns plain objects owned by the caller.
+ */
+import type {
+  Conversation,
+  ConversationEvent,
+  ConversationKind,
+  Id,
+  Member,
+  Message,
+  Millis,
+  Role,
+  User,
+} from '../../protocol/model.js';
+
+export class StoreError extends Error {
+  constructor(
+    readonly code: 'conflict' | 'not_found',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+export interface UserRecord extends User {
+  passwordHash: string;
+}
+
+export interface UserStore {
+  /** Throws StoreError('conflict') when the username is taken. */
+  create(user: UserRecord): Promise<User>;
+  byId(id: Id): Promise<User | undefined>;
+  byIds(ids: readonly Id[]): Promise<User[]>;
+  /** With the password hash, for login only. Usernames are stored lower-case. */
+  byUsername(username: string): Promise<UserRecord | undefined>;
+  /** Usernames starting with `prefix`, ascending, keyset after `afterUsername`. */
+  search(prefix: string, limit: number, afterUsername?: string): Promise<User[]>;
+}
+
+export interface DeviceRecord {
+  id: Id;
+  userId: Id;
+  name: string;
+  createdAt: Millis;
+  lastActiveAt: Millis;
+  revokedAt?: Millis;
+}
+
+export type RefreshOutcome =
+  | { outcome: 'ok'; deviceId: Id }
+  /** The token was already rotated: someone replays it. The caller revokes the device. */
+  | { outcome: 'reused'; deviceId: Id }
+  | { outcome: 'expired'; deviceId: Id };
+
+export interface DeviceStore {
+  create(device: DeviceRecord): Promise<void>;
+  get(id: Id): Promise<DeviceRecord | undefined>;
+  /** Devices of a user that are not revoked, newest first. */
+  listActive(userId: Id): Promise<DeviceRecord[]>;
+  revoke(id: Id, at: Millis): Promise<void>;
+  touch(id: Id, at: Millis): Promise<void>;
+  /** Stores only the hash of a refresh token. */
+  addRefreshToken(tokenHash: string, deviceId: Id, expiresAt: Millis): Promise<void>;
+  /**
+   * Atomically marks the token spent and tells what it was. Exactly one of many
+   * concurrent callers with the same token gets 'ok'. Unknown hash → undefined.
+   */
+  spendRefreshToken(tokenHash: string, at: Millis): Promise<RefreshOutcome | undefined>;
+}
+
+export interface ConversationPage {
+  conversations: Conversation[];
+  /** Opaque keyset cursor for the next page, or undefined at the end. */
+  next?: string;
+}
+
+export interface ConversationStore {
+  /** The direct conversation between two users, or undefined. */
+  findDirect(a: Id, b: Id): Promise<Conversation | undefined>;
+  /**
+   * Creates a conversation with its initial members (no log events: creation is
+   * announced by `conversation` frames). For `direct`, creating a pair that
+   * exists returns the existing one with created=false, even under races.
+   */
+  create(input: {
+    id: Id;
+    kind: ConversationKind;
+    title?: string;
+    members: { userId: Id; role: Role }[];
+    at: Millis;
+  }): Promise<{ conversation: Conversation; created: boolean }>;
+  get(id: Id): Promise<Conversation | undefined>;
+  members(id: Id): Promise<Member[]>;
+  /** Ids of every conversation the user belongs to. */
+  idsForUser(userId: Id): Promise<Id[]>;
+  /**
+   * The user's conversations, most recently active first (updatedAt desc, id desc),
+   * each with unreadCount and lastMessage for that user. Keyset, never OFFSET.
+   */
+  listForUser(userId: Id, limit: number, after?: string): Promise<ConversationPage>;
+  /**
+   * Moves the member's lastReadSeq forward to min(seq, lastSeq). Returns the new
+   * value, or undefined when it did not move (already there, or not a member).
+   */
+  markRead(conversationId: Id, userId: Id, seq: number): Promise<number | undefined>;
+}
+
+/**
+ * What a caller asks the log to record. The store gives it the next seq and
+ * applies its effect to the read models (messages, members, title) in the same
+ * atomic step.
+ */
+export type AppendInput =
+  | { kind: 'message.created'; conversationId: Id; actorId: Id; at: Millis; message: { id: Id; clientId: string; body: string; replyTo?: Id } }
+  | { kind: 'message.edited'; conversationId: Id; actorId: Id; at: Millis; messageId: Id; body: string }
+  | { kind: 'message.deleted'; conversationId: Id; actorId: Id; at: Millis; messageId: Id }
+  | { kind: 'message.reacted'; conversationId: Id; actorId: Id; at: Millis; messageId: Id; reaction: string; active: boolean }
+  | { kind: 'member.joined'; conversationId: Id; actorId: Id; at: Millis; userId: Id; role: Role }
+  | { kind: 'member.left'; conversationId: Id; actorId: Id; at: Millis; userId: Id }
+  | { kind: 'member.role'; conversationId: Id; actorId: Id; at: Millis; userId: Id; role: Role }
+  | { kind: 'conversation.updated'; conversationId: Id; actorId: Id; at: Millis; title: string };
+
+export type AppendResult =
+  /** A new event was committed with the next seq. `message` is the message it created or changed. */
+  | { status: 'appended'; event: ConversationEvent; message?: Message }
+  /**
+   * Nothing new was written: a `message.created` whose (conversationId, actorId,
+   * clientId) was seen before (`message` is the original, in its current state),
+   * a reaction already in that state, or a join of an existing member.
+   */
+  | { status: 'unchanged'; message?: Message };
+
+export interface EventStore {
+  /**
+   * Appends one event. Seqs are gap-free per conversation and in commit order
+   * under any concurrency; resolving the promise means the event is durable.
+   * Engines may batch concurrent appends into one commit (group commit).
+   * Throws StoreError('not_found') for an unknown conversation, message (not in
+   * that conversation) or member; StoreError('conflict') for a change to a
+   * deleted message or a reply to a message of another conversation.
+   */
+  append(input: AppendInput): Promise<AppendResult>;
+  /** Events with seq > afterSeq, ascending, at most `limit`. */
+  after(conversationId: Id, afterSeq: number, limit: number): Promise<ConversationEvent[]>;
+  /** A message by id, in its current state. */
+  message(id: Id): Promise<Message | undefined>;
+  /**
+   * Messages of a conversation, ascending seq. With `before`, the newest `limit`
+   * below it; with `after`, the oldest `limit` above it; with neither, the newest.
+   * hasMore tells whether more exist beyond the page in the direction read.
+   */
+  messages(conversationId: Id, opts: { before?: number; after?: number; limit: number }): Promise<{ messages: Message[]; hasMore: boolean }>;
+}
+
+export interface Store {
+  users: UserStore;
+  devices: DeviceStore;
+  conversations: ConversationStore;
+  events: EventStore;
+  /** Resolves when every accepted write is durable; then releases resources. */
+  close(): Promise<void>;
+  /** Cheap liveness probe for /readyz. */
+  ping(): Promise<boolean>;
+}
