@@ -18,9 +18,11 @@ import type { ConversationEvent, Conversation, Id, PresenceStatus, Millis } from
 
 export type BusMessage =
   | { t: 'event'; event: ConversationEvent; frame: string }
-  | { t: 'ephemeral'; conversationId: Id; fromUserId: Id; frame: string }
+  /** Typing and receipts: not in the log. Skips every device of skipUserId, or the one connection skipConnId. */
+  | { t: 'ephemeral'; conversationId: Id; skipUserId?: Id; skipConnId?: string; frame: string }
   | { t: 'conversation'; userId: Id; conversation: Conversation }
-  | { t: 'presence'; userId: Id; status: PresenceStatus; lastActiveAt: Millis; frame: string }
+  /** Published on the conv topic of each (not too large) conversation of userId; nodes dedupe per recipient. */
+  | { t: 'presence'; conversationId: Id; userId: Id; status: PresenceStatus; lastActiveAt: Millis; frame: string }
   | { t: 'revoke'; userId: Id; deviceId: Id }
   /** Membership of a conversation changed: drop cached copies. Published on BROADCAST. */
   | { t: 'membership'; conversationId: Id };

@@ -1,0 +1,152 @@
+/** Creating conversations and changing who is in them and what they are called. */
+import type { Conversation, Id, Role } from '../protocol/model.js';
+import type { AppendInput, Store } from './ports/store.js';
+import type { IdGenerator } from './ids.js';
+import type { MembershipCache } from './membership.js';
+import type { Fanout } from './fanout.js';
+import { badRequest, forbidden, notFound, tooLarge } from './errors.js';
+
+const MAX_TITLE = 200;
+const MAX_INITIAL_MEMBERS = 10_000;
+
+export class ConversationService {
+  constructor(
+    private readonly store: Store,
+    private readonly ids: IdGenerator,
+    private readonly membership: MembershipCache,
+    private readonly fanout: Fanout,
+  ) {}
+
+  async createDirect(actorId: Id, otherId: Id): Promise<{ conversation: Conversation; created: boolean }> {
+    if (otherId === actorId) throw badRequest('A direct conversation needs another user.');
+    if (!(await this.store.users.byId(otherId))) throw notFound('No user has that id.');
+    const existing = await this.store.conversations.findDirect(actorId, otherId);
+    if (existing) return { conversation: existing, created: false };
+    const res = await this.store.conversations.create({
+      id: this.ids.next(),
+      kind: 'direct',
+      members: [
+        { userId: actorId, role: 'member' },
+        { userId: otherId, role: 'member' },
+      ],
+      at: Date.now(),
+    });
+    if (res.created) await this.announce(res.conversation, [actorId, otherId]);
+    return res;
+  }
+
+  async createGroup(actorId: Id, title: string, memberIds: readonly Id[]): Promise<Conversation> {
+    const t = checkTitle(title);
+    const others = [...new Set(memberIds)].filter((id) => id !== actorId);
+    if (others.length + 1 > MAX_INITIAL_MEMBERS) throw badRequest(`A group starts with at most ${MAX_INITIAL_MEMBERS} members.`);
+    await this.requireUsers(others);
+    const { conversation } = await this.store.conversations.create({
+      id: this.ids.next(),
+      kind: 'group',
+      title: t,
+      members: [{ userId: actorId, role: 'owner' }, ...others.map((userId) => ({ userId, role: 'member' as Role }))],
+      at: Date.now(),
+    });
+    await this.announce(conversation, [actorId, ...others]);
+    return conversation;
+  }
+
+  async get(actorId: Id, conversationId: Id): Promise<Conversation> {
+    await this.membership.require(conversationId, actorId);
+    const conv = await this.store.conversations.get(conversationId);
+    if (!conv) throw notFound('No conversation has that id.');
+    return conv;
+  }
+
+  list(actorId: Id, limit: number, after?: string): ReturnType<Store['conversations']['listForUser']> {
+    return this.store.conversations.listForUser(actorId, limit, after);
+  }
+
+  async addMembers(actorId: Id, conversationId: Id, userIds: readonly Id[]): Promise<Conversation> {
+    const { role, entry } = await this.membership.require(conversationId, actorId);
+    if (entry.kind !== 'group') throw badRequest('Members of a direct conversation cannot change.');
+    if (role === 'member') throw forbidden('Only owners and admins add members.');
+    const fresh = [...new Set(userIds)].filter((id) => !entry.roles.has(id));
+    await this.requireUsers(fresh);
+    for (const userId of fresh) {
+      await this.append({ kind: 'member.joined', conversationId, actorId, at: Date.now(), userId, role: 'member' });
+    }
+    const conv = await this.afterMembershipChange(conversationId);
+    await Promise.all(fresh.map((u) => this.fanout.conversation(u, conv)));
+    return conv;
+  }
+
+  async removeMember(actorId: Id, conversationId: Id, userId: Id): Promise<void> {
+    const { role, entry } = await this.membership.require(conversationId, actorId);
+    if (entry.kind !== 'group') throw badRequest('Members of a direct conversation cannot change.');
+    const target = entry.roles.get(userId);
+    if (!target) throw notFound('That user is not a member of this conversation.');
+    if (userId !== actorId) {
+      if (role === 'member') throw forbidden('Only owners and admins remove members.');
+      if (target === 'owner' || (target === 'admin' && role !== 'owner')) {
+        throw forbidden('Your role cannot remove that member.');
+      }
+    }
+    await this.append({ kind: 'member.left', conversationId, actorId, at: Date.now(), userId });
+    const conv = await this.afterMembershipChange(conversationId);
+    await this.fanout.conversation(userId, conv);
+  }
+
+  async setTitle(actorId: Id, conversationId: Id, title: string): Promise<Conversation> {
+    const { role, entry } = await this.membership.require(conversationId, actorId);
+    if (entry.kind !== 'group') throw badRequest('A direct conversation has no title.');
+    if (role === 'member') throw forbidden('Only owners and admins rename a group.');
+    await this.append({ kind: 'conversation.updated', conversationId, actorId, at: Date.now(), title: checkTitle(title) });
+    return this.current(conversationId);
+  }
+
+  async setRole(actorId: Id, conversationId: Id, userId: Id, newRole: Role): Promise<Conversation> {
+    const { role, entry } = await this.membership.require(conversationId, actorId);
+    if (entry.kind !== 'group') throw badRequest('A direct conversation has no roles.');
+    if (role !== 'owner') throw forbidden('Only the owner changes roles.');
+    if (newRole === 'owner') throw badRequest('The role must be admin or member.');
+    const target = entry.roles.get(userId);
+    if (!target) throw notFound('That user is not a member of this conversation.');
+    if (target === 'owner') throw badRequest("The owner's role cannot change.");
+    if (target !== newRole) {
+      await this.append({ kind: 'member.role', conversationId, actorId, at: Date.now(), userId, role: newRole });
+      await this.afterMembershipChange(conversationId);
+    }
+    return this.current(conversationId);
+  }
+
+  private async append(input: AppendInput): Promise<void> {
+    const res = await this.store.events.append(input);
+    if (res.status === 'appended') await this.fanout.event(res.event);
+  }
+
+  private async afterMembershipChange(conversationId: Id): Promise<Conversation> {
+    this.membership.invalidate(conversationId);
+    await this.fanout.membershipChanged(conversationId);
+    return this.current(conversationId);
+  }
+
+  private async current(conversationId: Id): Promise<Conversation> {
+    const conv = await this.store.conversations.get(conversationId);
+    if (!conv) throw notFound('No conversation has that id.');
+    return conv;
+  }
+
+  private async requireUsers(ids: readonly Id[]): Promise<void> {
+    if (ids.length === 0) return;
+    const found = await this.store.users.byIds(ids);
+    if (found.length !== ids.length) throw notFound('One or more users do not exist.');
+  }
+
+  private async announce(conv: Conversation, userIds: readonly Id[]): Promise<void> {
+    await Promise.all(userIds.map((u) => this.fanout.conversation(u, conv)));
+  }
+}
+
+function checkTitle(title: string): string {
+  const t = title.trim();
+  if (!t) throw badRequest('The title must not be empty.');
+  if (t.length > MAX_TITLE) throw tooLarge(`The title is longer than ${MAX_TITLE} characters.`);
+  return t;
+}
+

@@ -1,0 +1,91 @@
+/**
+ * The core services of one node, wired to the engine ports. Transports talk to
+ * this and nothing below it.
+ */
+import type { Config } from '../config.js';
+import type { Store } from './ports/store.js';
+import type { Bus } from './ports/bus.js';
+import type { Presence } from './ports/presence.js';
+import type { Limiter } from './ports/limiter.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { IdGenerator } from './ids.js';
+import { MembershipCache } from './membership.js';
+import { Fanout } from './fanout.js';
+import { Hub } from './hub.js';
+import { AuthService } from './auth.js';
+import { ConversationService } from './conversations.js';
+import { MessagingService } from './messaging.js';
+import { SyncService } from './sync.js';
+import { EphemeralService } from './ephemeral.js';
+import { PresenceService } from './presence.js';
+
+export interface Engines {
+  store: Store;
+  bus: Bus;
+  presence: Presence;
+  limiter: Limiter;
+}
+
+export class Core {
+  readonly ids: IdGenerator;
+  readonly membership: MembershipCache;
+  readonly fanout: Fanout;
+  readonly hub: Hub;
+  readonly auth: AuthService;
+  readonly conversations: ConversationService;
+  readonly messaging: MessagingService;
+  readonly sync: SyncService;
+  readonly ephemeral: EphemeralService;
+  readonly presence: PresenceService;
+
+  constructor(
+    readonly engines: Engines,
+    readonly config: Config,
+    readonly log: Logger,
+    readonly metrics: Metrics,
+  ) {
+    const { store, bus } = engines;
+    this.ids = new IdGenerator(config.nodeId);
+    this.membership = new MembershipCache(store.conversations);
+    this.fanout = new Fanout(bus);
+    this.hub = new Hub(bus, {
+      conversationsOf: (userId) => store.conversations.idsForUser(userId),
+      onMembershipChanged: (id) => this.membership.invalidate(id),
+      onRevoked: (deviceId) => this.auth.forgetDevice(deviceId),
+      onEventDelivered: (at) => metrics.deliveryLatency.observe(Math.max(0, Date.now() - at) / 1000),
+      onDelivered: (type, n) => metrics.framesOut.inc({ type }, n),
+    });
+    this.auth = new AuthService(store, this.ids, this.fanout, config);
+    this.conversations = new ConversationService(store, this.ids, this.membership, this.fanout);
+    this.messaging = new MessagingService(store, this.ids, this.membership, this.fanout, config.maxBodyChars, {
+      appended: (s) => metrics.storeAppend.observe(s),
+    });
+    this.sync = new SyncService(store, this.membership);
+    this.ephemeral = new EphemeralService(store, this.membership, this.fanout, config.typingTtlMs);
+    this.presence = new PresenceService(
+      engines.presence,
+      bus,
+      store,
+      this.membership,
+      (userId) => this.hub.localConversationsOf(userId),
+      { ttlMs: config.presenceTtlMs, batchMs: config.presenceBatchMs, fanoutMaxMembers: config.presenceFanoutMaxMembers },
+      (err) => log.warn({ err }, 'presence engine failed'),
+    );
+  }
+
+  async start(): Promise<void> {
+    await this.hub.start();
+  }
+
+  /** Stops timers, then the engines; the store finishes in-flight appends first. */
+  async close(): Promise<void> {
+    await this.presence.flush().catch(() => undefined);
+    this.presence.close();
+    this.ephemeral.close();
+    this.hub.close();
+    const { store, bus, presence, limiter } = this.engines;
+    await Promise.allSettled([bus.close(), presence.close(), limiter.close()]);
+    await store.close();
+  }
+}

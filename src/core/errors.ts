@@ -1,0 +1,31 @@
+import { StoreError } from './ports/store.js';
+import type { ErrorCode } from '../protocol/errors.js';
+
+/** An error meant for the client: a protocol code and one readable sentence. */
+export class ParleyError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = 'ParleyError';
+  }
+}
+
+export const badRequest = (m: string): ParleyError => new ParleyError('bad_request', m);
+export const forbidden = (m: string): ParleyError => new ParleyError('forbidden', m);
+export const notFound = (m: string): ParleyError => new ParleyError('not_found', m);
+export const tooLarge = (m: string): ParleyError => new ParleyError('too_large', m);
+export const conflict = (m: string): ParleyError => new ParleyError('conflict', m);
+export const unauthorized = (m: string): ParleyError => new ParleyError('unauthorized', m);
+
+/**
+ * Maps anything thrown below the core to a client error. Engine faults become
+ * `unavailable`, so a client retries instead of assuming its write was refused.
+ */
+export function toParleyError(err: unknown): ParleyError {
+  if (err instanceof ParleyError) return err;
+  if (err instanceof StoreError) return new ParleyError(err.code, err.message);
+  return new ParleyError('unavailable', 'The server could not complete the request; retry shortly.');
+}

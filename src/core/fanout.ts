@@ -1,0 +1,40 @@
+/**
+ * Everything the core announces goes through here onto the bus; the hub on
+ * each node turns it into frames for local peers. Frames are serialised once.
+ */
+import type { Bus } from './ports/bus.js';
+import { BROADCAST, convTopic, userTopic } from './ports/bus.js';
+import type { Conversation, ConversationEvent, Id } from '../protocol/model.js';
+import type { ServerFrame } from '../protocol/frames.js';
+import { eventFrame, serializeFrame } from './frames.js';
+
+export class Fanout {
+  constructor(private readonly bus: Bus) {}
+
+  event(event: ConversationEvent): Promise<void> {
+    return this.bus.publish(convTopic(event.conversationId), { t: 'event', event, frame: eventFrame(event) });
+  }
+
+  ephemeral(conversationId: Id, frame: ServerFrame, skip: { userId?: Id; connId?: string }): Promise<void> {
+    return this.bus.publish(convTopic(conversationId), {
+      t: 'ephemeral',
+      conversationId,
+      skipUserId: skip.userId,
+      skipConnId: skip.connId,
+      frame: serializeFrame(frame),
+    });
+  }
+
+  /** Tells one user about a conversation they joined, left or that changed. */
+  conversation(userId: Id, conversation: Conversation): Promise<void> {
+    return this.bus.publish(userTopic(userId), { t: 'conversation', userId, conversation });
+  }
+
+  membershipChanged(conversationId: Id): Promise<void> {
+    return this.bus.publish(BROADCAST, { t: 'membership', conversationId });
+  }
+
+  revoke(userId: Id, deviceId: Id): Promise<void> {
+    return this.bus.publish(BROADCAST, { t: 'revoke', userId, deviceId });
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * The node-local side of fan-out: which users have peers here, which
+ * conversations they belong to, and the bus topics that follow from that.
+ * Bus messages in, frames out to peers; it never reads the store on delivery.
+ */
+import type { Bus, BusMessage } from './ports/bus.js';
+import { BROADCAST, convTopic, userTopic } from './ports/bus.js';
+import type { Id } from '../protocol/model.js';
+import { deliverEvent, type Peer } from './peer.js';
+import { CLOSE } from '../protocol/errors.js';
+import { serializeFrame } from './frames.js';
+
+interface LocalUser {
+  peers: Set<Peer>;
+  conversations: Set<Id>;
+  /** Resolves once the user's topics are subscribed; a second device waits on it. */
+  ready: Promise<void>;
+}
+
+export interface HubHooks {
+  /** Conversation ids of a user; read once when their first peer arrives here. */
+  conversationsOf(userId: Id): Promise<Id[]>;
+  /** Membership changed somewhere: cached copies must go. */
+  onMembershipChanged(conversationId: Id): void;
+  /** A device was revoked on some node: forget cached sessions of it. */
+  onRevoked(deviceId: Id): void;
+  /** Called once per event bus message, for the delivery-latency metric. */
+  onEventDelivered?(atMs: number): void;
+  /** Frames pushed to local peers, by frame type. */
+  onDelivered?(type: string, count: number): void;
+}
+
+export class Hub {
+  private readonly users = new Map<Id, LocalUser>();
+  /** Local users per conversation: who gets an event published on conv:<id>. */
+  private readonly convUsers = new Map<Id, Set<Id>>();
+  /** Presence frames already pushed, per recipient, in the current window (a user shares many conversations). */
+  private presenceSeen = new Map<string, Set<Id>>();
+  private readonly presenceTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly hooks: HubHooks,
+  ) {
+    bus.onMessage((topic, msg) => this.onBus(topic, msg));
+    this.presenceTimer = setInterval(() => (this.presenceSeen = new Map()), 2000).unref();
+  }
+
+  async start(): Promise<void> {
+    await this.bus.subscribe(BROADCAST);
+  }
+
+  get peerCount(): number {
+    let n = 0;
+    for (const u of this.users.values()) n += u.peers.size;
+    return n;
+  }
+
+  get userCount(): number {
+    return this.users.size;
+  }
+
+  /** Registers a peer for live delivery; resolves once it will receive every event committed from now on. */
+  async attach(peer: Peer): Promise<void> {
+    let u = this.users.get(peer.userId);
+    if (!u) {
+      const entry: LocalUser = { peers: new Set(), conversations: new Set(), ready: Promise.resolve() };
+      entry.ready = this.subscribeUser(peer.userId, entry);
+      this.users.set(peer.userId, entry);
+      u = entry;
+    }
+    u.peers.add(peer);
+    try {
+      await u.ready;
+    } catch (err) {
+      this.detach(peer);
+      throw err;
+    }
+  }
+
+  private async subscribeUser(userId: Id, entry: LocalUser): Promise<void> {
+    await this.bus.subscribe(userTopic(userId));
+    const convs = await this.hooks.conversationsOf(userId);
+    await Promise.all(convs.map((c) => this.join(userId, c, entry)));
+  }
+
+  detach(peer: Peer): void {
+    const u = this.users.get(peer.userId);
+    if (!u || !u.peers.delete(peer) || u.peers.size > 0) return;
+    this.users.delete(peer.userId);
+    for (const c of u.conversations) this.leave(peer.userId, c);
+    void this.bus.unsubscribe(userTopic(peer.userId)).catch(() => undefined);
+  }
+
+  peersOf(userId: Id): Iterable<Peer> {
+    return this.users.get(userId)?.peers ?? [];
+  }
+
+  localConversationsOf(userId: Id): Iterable<Id> | undefined {
+    return this.users.get(userId)?.conversations;
+  }
+
+  allPeers(): Peer[] {
+    const out: Peer[] = [];
+    for (const u of this.users.values()) out.push(...u.peers);
+    return out;
+  }
+
+  private async join(userId: Id, conversationId: Id, entry = this.users.get(userId)): Promise<void> {
+    if (!entry || entry.conversations.has(conversationId)) return;
+    entry.conversations.add(conversationId);
+    let set = this.convUsers.get(conversationId);
+    if (!set) {
+      set = new Set();
+      this.convUsers.set(conversationId, set);
+      set.add(userId);
+      await this.bus.subscribe(convTopic(conversationId));
+    } else set.add(userId);
+  }
+
+  private leave(userId: Id, conversationId: Id): void {
+    this.users.get(userId)?.conversations.delete(conversationId);
+    const set = this.convUsers.get(conversationId);
+    if (!set) return;
+    set.delete(userId);
+    if (set.size === 0) {
+      this.convUsers.delete(conversationId);
+      void this.bus.unsubscribe(convTopic(conversationId)).catch(() => undefined);
+    }
+  }
+
+  private onBus(_topic: string, msg: BusMessage): void {
+    switch (msg.t) {
+      case 'event':
+        return this.onEvent(msg);
+      case 'ephemeral': {
+        const users = this.convUsers.get(msg.conversationId);
+        if (!users) return;
+        let n = 0;
+        for (const uid of users) {
+          if (uid === msg.skipUserId) continue;
+          for (const p of this.peersOf(uid)) {
+            if (p.connId === msg.skipConnId) continue;
+            p.push(msg.frame);
+            n++;
+          }
+        }
+        this.hooks.onDelivered?.('ephemeral', n);
+        return;
+      }
+      case 'presence':
+        return this.onPresence(msg);
+      case 'conversation': {
+        if (!this.users.has(msg.userId)) return;
+        const stillMember = msg.conversation.members.some((m) => m.userId === msg.userId);
+        const apply = stillMember ? this.join(msg.userId, msg.conversation.id) : Promise.resolve(this.leave(msg.userId, msg.conversation.id));
+        const frame = serializeFrame({ type: 'conversation', conversation: msg.conversation });
+        void apply.then(() => {
+          for (const p of this.peersOf(msg.userId)) p.push(frame);
+        });
+        return;
+      }
+      case 'revoke':
+        this.hooks.onRevoked(msg.deviceId);
+        for (const p of [...this.peersOf(msg.userId)]) if (p.deviceId === msg.deviceId) p.close(CLOSE.unauthorized, 'session revoked');
+        return;
+      case 'membership':
+        this.hooks.onMembershipChanged(msg.conversationId);
+        return;
+    }
+  }
+
+  private onEvent(msg: Extract<BusMessage, { t: 'event' }>): void {
+    const ev = msg.event;
+    this.hooks.onEventDelivered?.(ev.at);
+    const users = this.convUsers.get(ev.conversationId);
+    if (users) {
+      let n = 0;
+      for (const uid of users) {
+        const u = this.users.get(uid);
+        if (!u) continue;
+        for (const p of u.peers) deliverEvent(p, ev.conversationId, ev.seq, msg.frame);
+        n += u.peers.size;
+      }
+      this.hooks.onDelivered?.('event', n);
+    }
+    // The event reached the removed member above; now they stop following it.
+    if (ev.kind === 'member.left') this.leave(ev.userId, ev.conversationId);
+    else if (ev.kind === 'member.joined' && this.users.has(ev.userId)) void this.join(ev.userId, ev.conversationId);
+  }
+
+  private onPresence(msg: Extract<BusMessage, { t: 'presence' }>): void {
+    const users = this.convUsers.get(msg.conversationId);
+    if (!users) return;
+    // The same change arrives once per shared conversation; push it once per recipient.
+    let seen = this.presenceSeen.get(msg.frame);
+    if (!seen) this.presenceSeen.set(msg.frame, (seen = new Set()));
+    for (const uid of users) {
+      if (uid === msg.userId || seen.has(uid)) continue;
+      seen.add(uid);
+      for (const p of this.peersOf(uid)) p.push(msg.frame);
+    }
+  }
+
+  close(): void {
+    clearInterval(this.presenceTimer);
+  }
+}

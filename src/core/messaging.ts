@@ -1,0 +1,100 @@
+/** Sending, editing, deleting and reacting to messages: the write path of a chat. */
+import type { ConversationEvent, Id, Message } from '../protocol/model.js';
+import type { AppendInput, Store } from './ports/store.js';
+import type { IdGenerator } from './ids.js';
+import type { MembershipCache } from './membership.js';
+import type { Fanout } from './fanout.js';
+import { badRequest, conflict, forbidden, notFound, tooLarge } from './errors.js';
+
+export type WriteResult = { event: ConversationEvent } | { message: Message };
+
+export interface MessagingObserver {
+  /** Seconds the store took to make one append durable. */
+  appended(seconds: number): void;
+}
+
+export class MessagingService {
+  constructor(
+    private readonly store: Store,
+    private readonly ids: IdGenerator,
+    private readonly membership: MembershipCache,
+    private readonly fanout: Fanout,
+    private readonly maxBodyChars: number,
+    private readonly observer?: MessagingObserver,
+  ) {}
+
+  /** Idempotent on (conversation, sender, clientId): a retry returns the original message. */
+  async send(actorId: Id, conversationId: Id, clientId: string, body: string, replyTo?: Id): Promise<Message> {
+    this.checkBody(body);
+    await this.membership.require(conversationId, actorId);
+    const message = { id: this.ids.next(), clientId, body, ...(replyTo === undefined ? {} : { replyTo }) };
+    const res = await this.append({ kind: 'message.created', conversationId, actorId, at: Date.now(), message });
+    if (res.status === 'appended' && res.event.kind === 'message.created') return res.event.message;
+    if (res.message) return res.message;
+    throw new Error('store returned no message for message.created');
+  }
+
+  async edit(actorId: Id, messageId: Id, body: string): Promise<ConversationEvent> {
+    this.checkBody(body);
+    const msg = await this.writable(actorId, messageId);
+    if (msg.senderId !== actorId) throw forbidden('Only the sender can edit a message.');
+    const res = await this.append({ kind: 'message.edited', conversationId: msg.conversationId, actorId, at: Date.now(), messageId, body });
+    if (res.status !== 'appended') throw conflict('The message could not be edited.');
+    return res.event;
+  }
+
+  async delete(actorId: Id, messageId: Id): Promise<ConversationEvent> {
+    const msg = await this.writable(actorId, messageId);
+    if (msg.senderId !== actorId) {
+      const { role, entry } = await this.membership.require(msg.conversationId, actorId);
+      if (entry.kind !== 'group' || role === 'member') throw forbidden("Only the sender, or a group's owner or admin, can delete a message.");
+    }
+    const res = await this.append({ kind: 'message.deleted', conversationId: msg.conversationId, actorId, at: Date.now(), messageId });
+    if (res.status !== 'appended') throw conflict('The message was already deleted.');
+    return res.event;
+  }
+
+  async react(actorId: Id, messageId: Id, reaction: string, active: boolean): Promise<WriteResult> {
+    const r = reaction.trim();
+    if (!r) throw badRequest('The reaction must not be empty.');
+    const msg = await this.writable(actorId, messageId);
+    const res = await this.append({ kind: 'message.reacted', conversationId: msg.conversationId, actorId, at: Date.now(), messageId, reaction: r, active });
+    if (res.status === 'appended') return { event: res.event };
+    return { message: res.message ?? msg };
+  }
+
+  /** A message the actor may act on: exists, in a conversation they belong to, not deleted. */
+  private async writable(actorId: Id, messageId: Id): Promise<Message> {
+    const msg = await this.store.events.message(messageId);
+    if (!msg) throw notFound('No message has that id.');
+    await this.membership.require(msg.conversationId, actorId);
+    if (msg.deletedAt !== undefined) throw conflict('The message was deleted.');
+    return msg;
+  }
+
+  private checkBody(body: string): void {
+    if (body.trim() === '') throw badRequest('The message body must not be empty.');
+    // UTF-16 length bounds the count of characters from above; count code points only when it matters.
+    if (body.length > this.maxBodyChars && codePoints(body) > this.maxBodyChars) {
+      throw tooLarge(`The message body is longer than ${this.maxBodyChars} characters.`);
+    }
+  }
+
+  private async append(input: AppendInput): ReturnType<Store['events']['append']> {
+    const t0 = performance.now();
+    const res = await this.store.events.append(input);
+    this.observer?.appended((performance.now() - t0) / 1000);
+    if (res.status === 'appended') void this.fanout.event(res.event).catch(() => undefined);
+    return res;
+  }
+}
+
+function codePoints(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) i++;
+    n++;
+  }
+  return n;
+}

@@ -1,0 +1,69 @@
+/**
+ * Catch-up for a device that was away: every event after the positions it
+ * names, in seq order, then the conversations it did not name. The peer is
+ * already attached to the hub (subscribe first), and its live events for the
+ * conversations being read are held back meanwhile, so nothing is missed and
+ * nothing is sent twice.
+ */
+import type { Id } from '../protocol/model.js';
+import type { FrameRef, ServerFrame } from '../protocol/frames.js';
+import type { Store } from './ports/store.js';
+import type { MembershipCache } from './membership.js';
+import { SyncBuffer, type Peer } from './peer.js';
+import { eventFrame, serializeFrame } from './frames.js';
+import { toParleyError } from './errors.js';
+
+const PAGE = 500;
+
+export class SyncService {
+  constructor(
+    private readonly store: Store,
+    private readonly membership: MembershipCache,
+  ) {}
+
+  /** Frames go to `out` (the peer's send, or a collector for HTTP). */
+  async sync(peer: Peer, positions: Record<Id, number>, ref: FrameRef | undefined, out: (frame: string) => void): Promise<void> {
+    const mine = new Set(await this.store.conversations.idsForUser(peer.userId));
+    const named = Object.keys(positions);
+    const buffer = (peer.syncing ??= new SyncBuffer());
+    for (const id of named) if (mine.has(id)) buffer.hold(id);
+    try {
+      for (const id of named) {
+        if (!mine.has(id)) {
+          out(serializeFrame(await this.refusal(id, peer.userId, ref)));
+          continue;
+        }
+        let after = positions[id] ?? 0;
+        let sentUpTo = after;
+        try {
+          for (;;) {
+            const events = await this.store.events.after(id, after, PAGE);
+            for (const e of events) out(eventFrame(e));
+            if (events.length > 0) sentUpTo = after = (events[events.length - 1] as { seq: number }).seq;
+            if (events.length < PAGE) break;
+          }
+        } finally {
+          for (const f of buffer.release(id, sentUpTo)) out(f);
+        }
+      }
+      for (const id of mine) {
+        if (id in positions) continue;
+        const conversation = await this.store.conversations.get(id);
+        if (conversation) out(serializeFrame({ type: 'conversation', conversation }));
+      }
+    } finally {
+      if (peer.syncing === buffer && buffer.empty) peer.syncing = undefined;
+    }
+    out(serializeFrame(ref === undefined ? { type: 'synced' } : { type: 'synced', ref }));
+  }
+
+  private async refusal(id: Id, userId: Id, ref: FrameRef | undefined): Promise<ServerFrame> {
+    try {
+      await this.membership.require(id, userId);
+      return { type: 'error', ref, code: 'forbidden', message: 'You are not a member of this conversation.' };
+    } catch (err) {
+      const e = toParleyError(err);
+      return { type: 'error', ref, code: e.code, message: `${e.message} (conversation ${id.slice(0, 64)})` };
+    }
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * What each client frame does, for any transport: the WebSocket read loop and
+ * the long-poll `POST /v1/frames` both land here after parsing. Replies go to
+ * `out` as serialised frames.
+ */
+import type { ClientFrame, FrameRef, ServerFrame } from '../protocol/frames.js';
+import type { Core } from '../core/core.js';
+import type { Peer } from '../core/peer.js';
+import type { RateRule } from '../core/ports/limiter.js';
+import { MemoryLimiter } from '../engines/memory/limiter.js';
+import { ParleyError, toParleyError } from '../core/errors.js';
+import { serializeFrame } from '../core/frames.js';
+import { CLOSE } from '../protocol/errors.js';
+
+/** A peer as the frame handler sees it: with a count of refused frames in a row. */
+export interface ClientPeer extends Peer {
+  strikes: number;
+}
+
+export type Out = (frame: string) => void;
+
+const WRITES = new Set(['send', 'edit', 'delete', 'react', 'unreact']);
+/** Refused frames in a row before a client counts as abusive and is disconnected. */
+const MAX_STRIKES = 100;
+
+export class FrameHandler {
+  /** Connections live on one node, so their buckets stay local whatever the engine. */
+  private readonly connLimiter = new MemoryLimiter();
+  private readonly connRule: RateRule;
+  private readonly userRule: RateRule;
+
+  constructor(private readonly core: Core) {
+    const c = core.config;
+    this.connRule = { ratePerSec: c.rateConnPerSec, burst: c.rateConnBurst };
+    this.userRule = { ratePerSec: c.rateUserPerSec, burst: c.rateUserBurst };
+  }
+
+  async handle(peer: ClientPeer, frame: ClientFrame, out: Out): Promise<void> {
+    const { core } = this;
+    const now = Date.now();
+    core.metrics.framesIn.inc({ type: frame.type });
+    core.presence.activity(peer, now);
+    try {
+      const wait = this.connLimiter.take(peer.connId, 1, this.connRule, now);
+      if (wait > 0) throw this.limited('connection', wait);
+      if (WRITES.has(frame.type)) {
+        const w = await core.engines.limiter.take(`u:${peer.userId}`, 1, this.userRule, now);
+        if (w > 0) throw this.limited('user', w);
+      }
+      await this.dispatch(peer, frame, out);
+      peer.strikes = 0;
+    } catch (err) {
+      const e = toParleyError(err);
+      if (e.code === 'rate_limited' && ++peer.strikes >= MAX_STRIKES) {
+        peer.close(CLOSE.policy, 'rate limit exceeded repeatedly');
+        return;
+      }
+      if (!(err instanceof ParleyError)) core.log.warn({ err, type: frame.type }, 'frame failed');
+      out(errorFrame(e, frame.ref));
+    }
+  }
+
+  private limited(scope: 'connection' | 'user', waitMs: number): ParleyError {
+    this.core.metrics.rateLimited.inc({ scope });
+    const ms = Math.max(1, Math.ceil(waitMs));
+    return new ParleyError('rate_limited', `Too many frames on this ${scope}; retry in ${ms} ms.`, ms);
+  }
+
+  private async dispatch(peer: ClientPeer, f: ClientFrame, out: Out): Promise<void> {
+    const { core } = this;
+    const reply = (frame: ServerFrame): void => {
+      core.metrics.framesOut.inc({ type: frame.type });
+      out(serializeFrame(frame));
+    };
+    switch (f.type) {
+      case 'auth':
+        throw new ParleyError('bad_request', 'This connection is already authenticated.');
+      case 'send': {
+        const message = await core.messaging.send(peer.userId, f.conversationId, f.clientId, f.body, f.replyTo);
+        core.ephemeral.stoppedBySending(peer.userId, f.conversationId);
+        return reply({ type: 'ack', ref: f.ref, message });
+      }
+      case 'edit':
+        return reply({ type: 'ack', ref: f.ref, event: await core.messaging.edit(peer.userId, f.messageId, f.body) });
+      case 'delete':
+        return reply({ type: 'ack', ref: f.ref, event: await core.messaging.delete(peer.userId, f.messageId) });
+      case 'react':
+      case 'unreact':
+        return reply({ type: 'ack', ref: f.ref, ...(await core.messaging.react(peer.userId, f.messageId, f.reaction, f.type === 'react')) });
+      case 'sync':
+        return core.sync.sync(peer, f.positions, f.ref, out);
+      case 'typing':
+        return core.ephemeral.typingChanged(peer.userId, f.conversationId, f.active);
+      case 'receipt':
+        return core.ephemeral.receipt(peer.userId, peer.connId, f.conversationId, f.seq, f.kind);
+      case 'presence':
+        return core.presence.setStatus(peer, f.status);
+      case 'ping':
+        return reply({ type: 'pong', ref: f.ref });
+    }
+  }
+}
+
+export function errorFrame(e: ParleyError, ref: FrameRef | undefined): string {
+  const f: ServerFrame = { type: 'error', ref, code: e.code, message: e.message };
+  if (e.retryAfterMs !== undefined) f.retryAfterMs = e.retryAfterMs;
+  return serializeFrame(f);
+}
