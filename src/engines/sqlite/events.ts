@@ -1,0 +1,251 @@
+/**
+ * EventStore on SQLite (contract: core/ports/store.ts).
+ *
+ * An append reads the conversation's `last_seq`, writes the event with the
+ * next seq, bumps `last_seq` and `updated_at`, and applies the effect to the
+ * read models (messages, members, title), all inside one SAVEPOINT of a
+ * group-commit transaction (group-commit.ts). SQLite has one writer at a time,
+ * so seqs are gap-free and in commit order; a failed append rolls its seq back.
+ *
+ * Engine choices the port leaves open:
+ * - The store does not authorise: it does not check that the actor is a member.
+ * - `updated_at` moves to the event time, never back (max of both).
+ * - A reply to an unknown message is 'not_found', to a message of another
+ *   conversation 'conflict'; a reply to a deleted message is allowed.
+ * - Edit, delete and react on a deleted message are 'conflict' (so is a second
+ *   delete). Deleting a message also drops its reactions.
+ * - `member.joined` of a user that does not exist is 'not_found'; a new member
+ *   starts with lastReadSeq = the seq of its join event, so the history before
+ *   it does not count as unread. `member.role` always appends, even with the
+ *   same role.
+ * - A message id already used (with another clientId) is 'conflict'.
+ */
+import type Database from 'better-sqlite3';
+import { StoreError, type AppendInput, type AppendResult, type EventStore } from '../../core/ports/store.js';
+import type { ConversationEvent, Message, Reactions, Role } from '../../protocol/model.js';
+import { GroupCommit, type GroupCommitStats } from './group-commit.js';
+import { MESSAGE_COLUMNS, toMessage, translate, type MessageRow } from './rows.js';
+
+interface EventRow {
+  conversation_id: string;
+  seq: number;
+  kind: ConversationEvent['kind'];
+  actor_id: string;
+  at: number;
+  payload: string;
+}
+
+type Input<K extends AppendInput['kind']> = Extract<AppendInput, { kind: K }>;
+
+export class SqliteEventStore implements EventStore {
+  private readonly committer: GroupCommit<AppendInput, AppendResult>;
+  private readonly st;
+
+  constructor(db: Database.Database) {
+    const prep = <P extends unknown[] | object, R = unknown>(sql: string) => db.prepare<P, R>(sql);
+    this.st = {
+      lastSeq: prep<[string], { last_seq: number }>('SELECT last_seq FROM conversations WHERE id = ?'),
+      bump: prep<[number, number, string]>('UPDATE conversations SET last_seq = ?, updated_at = max(updated_at, ?) WHERE id = ?'),
+      insertEvent: prep<[string, number, string, string, number, string]>(
+        'INSERT INTO events (conversation_id, seq, kind, actor_id, at, payload) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      eventsAfter: prep<[string, number, number], EventRow>(
+        'SELECT * FROM events WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+      ),
+      message: prep<[string], MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ?`),
+      byClientId: prep<[string, string, string], MessageRow>(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?`,
+      ),
+      insertMessage: prep<[string, string, number, string, string, string, string | null, number]>(
+        `INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, reply_to, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      edit: prep<[string, number, string]>('UPDATE messages SET body = ?, edited_at = ? WHERE id = ?'),
+      del: prep<[number, string]>("UPDATE messages SET body = '', deleted_at = ?, reactions = NULL WHERE id = ?"),
+      react: prep<[string | null, string]>('UPDATE messages SET reactions = ? WHERE id = ?'),
+      memberExists: prep<[string, string], { one: number }>('SELECT 1 AS one FROM members WHERE conversation_id = ? AND user_id = ?'),
+      join: prep<[string, string, Role, number]>(
+        'INSERT INTO members (conversation_id, user_id, role, last_read_seq) VALUES (?, ?, ?, ?)',
+      ),
+      leave: prep<[string, string]>('DELETE FROM members WHERE conversation_id = ? AND user_id = ?'),
+      role: prep<[Role, string, string]>('UPDATE members SET role = ? WHERE conversation_id = ? AND user_id = ?'),
+      title: prep<[string, string]>('UPDATE conversations SET title = ? WHERE id = ?'),
+      newest: prep<[string, number], MessageRow>(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?`,
+      ),
+      below: prep<[string, number, number], MessageRow>(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+      ),
+      between: prep<[string, number, number, number], MessageRow>(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`,
+      ),
+    };
+    this.committer = new GroupCommit(db, (input: AppendInput) => this.apply(input));
+  }
+
+  get stats(): GroupCommitStats {
+    return this.committer.stats;
+  }
+
+  /** Applies queued appends and refuses new ones. */
+  close(): void {
+    this.committer.close();
+  }
+
+  append(input: AppendInput): Promise<AppendResult> {
+    return this.committer.submit(input);
+  }
+
+  async after(conversationId: string, afterSeq: number, limit: number): Promise<ConversationEvent[]> {
+    return this.st.eventsAfter.all(conversationId, afterSeq, limit).map(
+      (r) =>
+        ({
+          conversationId: r.conversation_id,
+          seq: r.seq,
+          kind: r.kind,
+          at: r.at,
+          actorId: r.actor_id,
+          ...(JSON.parse(r.payload) as object),
+        }) as ConversationEvent,
+    );
+  }
+
+  async message(id: string): Promise<Message | undefined> {
+    const r = this.st.message.get(id);
+    return r && toMessage(r);
+  }
+
+  /** With both `before` and `after`, the oldest `limit` between them. */
+  async messages(
+    conversationId: string,
+    opts: { before?: number; after?: number; limit: number },
+  ): Promise<{ messages: Message[]; hasMore: boolean }> {
+    const n = opts.limit + 1;
+    let rows: MessageRow[];
+    if (opts.after !== undefined) {
+      rows = this.st.between.all(conversationId, opts.after, opts.before ?? Number.MAX_SAFE_INTEGER, n);
+    } else {
+      rows = opts.before !== undefined ? this.st.below.all(conversationId, opts.before, n) : this.st.newest.all(conversationId, n);
+      rows.reverse();
+    }
+    const hasMore = rows.length > opts.limit;
+    if (hasMore) {
+      // The extra row sits at the far end of the direction read.
+      if (opts.after !== undefined) rows.pop();
+      else rows.shift();
+    }
+    return { messages: rows.map(toMessage), hasMore };
+  }
+
+  // ---- the write path, run synchronously inside a savepoint ----
+
+  private apply(input: AppendInput): AppendResult {
+    const conv = this.st.lastSeq.get(input.conversationId);
+    if (!conv) throw new StoreError('not_found', `conversation ${input.conversationId} not found`);
+    const seq = conv.last_seq + 1;
+    switch (input.kind) {
+      case 'message.created':
+        return this.create(input, seq);
+      case 'message.edited': {
+        this.liveMessage(input);
+        this.st.edit.run(input.body, input.at, input.messageId);
+        return this.commit(input, seq, { messageId: input.messageId, body: input.body }, this.current(input.messageId));
+      }
+      case 'message.deleted': {
+        this.liveMessage(input);
+        this.st.del.run(input.at, input.messageId);
+        return this.commit(input, seq, { messageId: input.messageId }, this.current(input.messageId));
+      }
+      case 'message.reacted':
+        return this.react(input, seq);
+      case 'member.joined': {
+        if (this.st.memberExists.get(input.conversationId, input.userId)) return { status: 'unchanged' };
+        try {
+          this.st.join.run(input.conversationId, input.userId, input.role, seq);
+        } catch (err) {
+          throw translate(err, `user ${input.userId}`);
+        }
+        return this.commit(input, seq, { userId: input.userId, role: input.role });
+      }
+      case 'member.left': {
+        if (this.st.leave.run(input.conversationId, input.userId).changes === 0) throw notMember(input.userId);
+        return this.commit(input, seq, { userId: input.userId });
+      }
+      case 'member.role': {
+        if (this.st.role.run(input.role, input.conversationId, input.userId).changes === 0) throw notMember(input.userId);
+        return this.commit(input, seq, { userId: input.userId, role: input.role });
+      }
+      case 'conversation.updated': {
+        this.st.title.run(input.title, input.conversationId);
+        return this.commit(input, seq, { title: input.title });
+      }
+    }
+  }
+
+  private create(input: Input<'message.created'>, seq: number): AppendResult {
+    const { conversationId, actorId, at } = input;
+    const { id, clientId, body, replyTo } = input.message;
+    const seen = this.st.byClientId.get(conversationId, actorId, clientId);
+    if (seen) return { status: 'unchanged', message: toMessage(seen) };
+    if (replyTo !== undefined) {
+      const target = this.st.message.get(replyTo);
+      if (!target) throw new StoreError('not_found', `message ${replyTo} not found`);
+      if (target.conversation_id !== conversationId) {
+        throw new StoreError('conflict', `message ${replyTo} belongs to another conversation`);
+      }
+    }
+    try {
+      this.st.insertMessage.run(id, conversationId, seq, actorId, clientId, body, replyTo ?? null, at);
+    } catch (err) {
+      throw translate(err, `message ${id}`);
+    }
+    const message: Message = { id, conversationId, seq, senderId: actorId, clientId, body, createdAt: at };
+    if (replyTo !== undefined) message.replyTo = replyTo;
+    // The log keeps its own copy: the result's message may be changed by the caller.
+    return this.commit(input, seq, { message: { ...message } }, message);
+  }
+
+  private react(input: Input<'message.reacted'>, seq: number): AppendResult {
+    const row = this.liveMessage(input);
+    const reactions: Reactions = row.reactions === null ? {} : (JSON.parse(row.reactions) as Reactions);
+    const who = reactions[input.reaction] ?? [];
+    if (who.includes(input.actorId) === input.active) return { status: 'unchanged', message: toMessage(row) };
+    if (input.active) reactions[input.reaction] = [...who, input.actorId];
+    else if (who.length > 1) reactions[input.reaction] = who.filter((u) => u !== input.actorId);
+    else delete reactions[input.reaction];
+    this.st.react.run(Object.keys(reactions).length > 0 ? JSON.stringify(reactions) : null, input.messageId);
+    return this.commit(
+      input,
+      seq,
+      { messageId: input.messageId, reaction: input.reaction, active: input.active },
+      this.current(input.messageId),
+    );
+  }
+
+  /** The target message of a change: in this conversation and not deleted. */
+  private liveMessage(input: { conversationId: string; messageId: string }): MessageRow {
+    const row = this.st.message.get(input.messageId);
+    if (!row || row.conversation_id !== input.conversationId) {
+      throw new StoreError('not_found', `message ${input.messageId} not found in conversation ${input.conversationId}`);
+    }
+    if (row.deleted_at !== null) throw new StoreError('conflict', `message ${input.messageId} is deleted`);
+    return row;
+  }
+
+  private current(id: string): Message {
+    const row = this.st.message.get(id);
+    if (!row) throw new Error(`message ${id} vanished`);
+    return toMessage(row);
+  }
+
+  /** Writes the event with `seq` and moves the conversation to it. */
+  private commit(input: AppendInput, seq: number, payload: object, message?: Message): AppendResult {
+    const { conversationId, kind, actorId, at } = input;
+    this.st.bump.run(seq, at, conversationId);
+    this.st.insertEvent.run(conversationId, seq, kind, actorId, at, JSON.stringify(payload));
+    const event = { conversationId, seq, kind, at, actorId, ...payload } as ConversationEvent;
+    return message ? { status: 'appended', event, message } : { status: 'appended', event };
+  }
+}
+
+const notMember = (userId: string): StoreError => new StoreError('not_found', `user ${userId} is not a member`);

@@ -1,0 +1,115 @@
+/**
+ * Group commit: every write submitted during one event-loop turn is applied in
+ * one SQLite transaction, so N concurrent appends cost one commit (one WAL
+ * sync with synchronous=FULL) instead of N.
+ *
+ * Each write runs in its own SAVEPOINT (a nested better-sqlite3 transaction),
+ * so one that throws is undone alone and the rest of the batch still commits.
+ * Promises settle only after the COMMIT returned: a resolved write is durable.
+ * If the batch itself fails (COMMIT error, disk full), every write of it is
+ * rejected with that error: none of them was kept.
+ *
+ * The flush runs on setImmediate, which fires right after the current turn's
+ * microtasks and pending I/O callbacks: it adds no timer latency.
+ */
+import type Database from 'better-sqlite3';
+
+interface Pending<I, O> {
+  input: I;
+  resolve: (value: O) => void;
+  reject: (err: unknown) => void;
+}
+
+type Outcome<O> = { ok: true; value: O } | { ok: false; error: unknown };
+
+export interface GroupCommitStats {
+  /** Transactions committed by the group committer. */
+  commits: number;
+  /** Writes submitted, whatever their outcome. */
+  writes: number;
+}
+
+export class GroupCommit<I, O> {
+  private queue: Pending<I, O>[] = [];
+  private scheduled = false;
+  private closed = false;
+  private readonly runBatch: (batch: readonly Pending<I, O>[]) => Outcome<O>[];
+  readonly stats: GroupCommitStats = { commits: 0, writes: 0 };
+
+  /**
+   * @param maxBatch the most writes in one transaction; the rest wait for the
+   *   next turn, so a burst never blocks the event loop in one long stretch.
+   */
+  constructor(
+    db: Database.Database,
+    apply: (input: I) => O,
+    private readonly maxBatch = 1000,
+  ) {
+    // Called inside the batch transaction, better-sqlite3 makes this a SAVEPOINT.
+    const applyOne = db.transaction(apply);
+    const batchTx = db.transaction((batch: readonly Pending<I, O>[]): Outcome<O>[] => {
+      const out: Outcome<O>[] = [];
+      for (const p of batch) {
+        try {
+          out.push({ ok: true, value: applyOne(p.input) });
+        } catch (error) {
+          // Some SQLite errors (SQLITE_FULL, SQLITE_IOERR…) roll back the whole
+          // transaction; going on would run the rest in autocommit mode.
+          if (!db.inTransaction) throw error;
+          out.push({ ok: false, error });
+        }
+      }
+      return out;
+    });
+    this.runBatch = (batch) => batchTx.immediate(batch);
+  }
+
+  submit(input: I): Promise<O> {
+    if (this.closed) return Promise.reject(new Error('store is closed'));
+    this.stats.writes++;
+    return new Promise<O>((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Applies everything queued, now. */
+  flush(): void {
+    while (this.queue.length > 0) this.flushOne();
+  }
+
+  /** Flushes, then refuses new writes. */
+  close(): void {
+    this.flush();
+    this.closed = true;
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flushOne();
+      if (this.queue.length > 0) this.schedule();
+    });
+  }
+
+  private flushOne(): void {
+    if (this.queue.length === 0) return;
+    const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
+    this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
+    let outcomes: Outcome<O>[];
+    try {
+      outcomes = this.runBatch(batch);
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    this.stats.commits++;
+    outcomes.forEach((o, i) => {
+      const p = batch[i] as Pending<I, O>;
+      if (o.ok) p.resolve(o.value);
+      else p.reject(o.error);
+    });
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The embedded Store engine: one SQLite file, one connection, opened
+ * synchronously (better-sqlite3 is synchronous; every port method still returns
+ * a promise, as the contract in core/ports/store.ts says).
+ *
+ * - WAL journal, so readers in other processes never block the writer.
+ * - `synchronous`: NORMAL (default) makes a commit durable against a crash of
+ *   the process but not of the machine (the WAL is synced at checkpoints);
+ *   FULL syncs the WAL on every commit. Group commit (group-commit.ts) makes
+ *   FULL affordable: one sync per event-loop turn, not per message.
+ * - Foreign keys on; busy_timeout so another process holding the write lock
+ *   makes us wait instead of fail.
+ * - Statements are prepared once, when the store opens.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Store } from '../../core/ports/store.js';
+import { SqliteConversationStore } from './conversations.js';
+import { SqliteDeviceStore } from './devices.js';
+import { SqliteEventStore } from './events.js';
+import type { GroupCommitStats } from './group-commit.js';
+import { migrate } from './migrations.js';
+import { SqliteUserStore } from './users.js';
+
+export interface SqliteStoreOptions {
+  /** A file path (its folder is created), or ':memory:' for a private in-memory database. */
+  path: string;
+  /** @default 'normal' */
+  synchronous?: 'normal' | 'full';
+  /** How long to wait for a write lock held by another connection. @default 5000 */
+  busyTimeoutMs?: number;
+}
+
+export interface SqliteStore extends Store {
+  events: SqliteEventStore;
+  /** Group-commit counters, for metrics and tests. */
+  stats(): GroupCommitStats;
+  /** The connection's settings as SQLite reports them, for diagnostics and tests. */
+  settings(): { journalMode: string; synchronous: 'normal' | 'full' | 'other'; foreignKeys: boolean; busyTimeoutMs: number };
+}
+
+export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
+  const memory = opts.path === ':memory:' || opts.path === '';
+  if (!memory) mkdirSync(dirname(opts.path), { recursive: true });
+  const db = new Database(opts.path, { timeout: opts.busyTimeoutMs ?? 5000 });
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.pragma('foreign_keys = ON');
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+    migrate(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  const ping = db.prepare('SELECT 1');
+  const events = new SqliteEventStore(db);
+  return {
+    users: new SqliteUserStore(db),
+    devices: new SqliteDeviceStore(db),
+    conversations: new SqliteConversationStore(db),
+    events,
+    stats: () => ({ ...events.stats }),
+    settings: () => {
+      const sync = Number(db.pragma('synchronous', { simple: true }));
+      return {
+        journalMode: String(db.pragma('journal_mode', { simple: true })),
+        synchronous: sync === 1 ? 'normal' : sync === 2 ? 'full' : 'other',
+        foreignKeys: Number(db.pragma('foreign_keys', { simple: true })) === 1,
+        busyTimeoutMs: Number(db.pragma('busy_timeout', { simple: true })),
+      };
+    },
+    async close() {
+      if (!db.open) return;
+      events.close();
+      db.close();
+    },
+    async ping() {
+      try {
+        return ping.get() !== undefined;
+      } catch {
+        return false;
+      }
+    },
+  };
+}

@@ -1,0 +1,710 @@
+/**
+ * The Store port's shared test suite: every engine (SQLite, PostgreSQL) runs it
+ * through `storeSuite`. It uses only the Store interface, and it never assumes
+ * an empty database: every id, username and token is fresh, so engines whose
+ * `open` returns a connection to a shared database can run it too.
+ *
+ * `open` is called before each test and `dispose` after it; `dispose` may get a
+ * store that the test already closed.
+ */
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { StoreError, type AppendInput, type AppendResult, type Store } from '../../src/core/ports/store.js';
+import type { ConversationEvent, Id, Message, Role } from '../../src/protocol/model.js';
+
+const T0 = 1_700_000_000_000;
+
+const uid = (tag: string): Id => `${tag}-${randomUUID()}`;
+const word = (): string => randomBytes(6).toString('hex');
+
+function isStoreError(code: StoreError['code']): (err: unknown) => boolean {
+  return (err: unknown) => {
+    assert.ok(err instanceof StoreError, `expected StoreError('${code}'), got ${String(err)}`);
+    assert.equal(err.code, code);
+    return true;
+  };
+}
+
+function appended(r: AppendResult): Extract<AppendResult, { status: 'appended' }> {
+  assert.equal(r.status, 'appended');
+  return r as Extract<AppendResult, { status: 'appended' }>;
+}
+
+function messageOf(r: AppendResult): Message {
+  assert.ok(r.message, 'the result carries the message');
+  return r.message;
+}
+
+const byUserId = <T extends { userId: Id }>(xs: T[]): T[] => [...xs].sort((a, b) => (a.userId < b.userId ? -1 : 1));
+
+export function storeSuite(name: string, open: () => Promise<Store>, dispose: (s: Store) => Promise<void>): void {
+  describe(`Store port: ${name}`, () => {
+    let s: Store;
+    beforeEach(async () => {
+      s = await open();
+    });
+    afterEach(async () => {
+      await dispose(s);
+    });
+
+    async function user(prefix = 'u'): Promise<Id> {
+      const id = uid('user');
+      await s.users.create({ id, username: `${prefix}${word()}`, displayName: 'Someone', createdAt: T0, passwordHash: 'hash' });
+      return id;
+    }
+
+    async function users(n: number): Promise<Id[]> {
+      const out: Id[] = [];
+      for (let i = 0; i < n; i++) out.push(await user());
+      return out;
+    }
+
+    async function group(members: Id[], at = T0, title = 'Group'): Promise<Id> {
+      const id = uid('conv');
+      const roles = members.map((userId, i): { userId: Id; role: Role } => ({ userId, role: i === 0 ? 'owner' : 'member' }));
+      const { created } = await s.conversations.create({ id, kind: 'group', title, members: roles, at });
+      assert.equal(created, true);
+      return id;
+    }
+
+    function send(conversationId: Id, actorId: Id, body: string, at = T0 + 1, more: { clientId?: string; replyTo?: Id } = {}): Promise<AppendResult> {
+      const message: { id: Id; clientId: string; body: string; replyTo?: Id } = { id: uid('msg'), clientId: more.clientId ?? uid('c'), body };
+      if (more.replyTo !== undefined) message.replyTo = more.replyTo;
+      return s.events.append({ kind: 'message.created', conversationId, actorId, at, message });
+    }
+
+    async function sent(conversationId: Id, actorId: Id, body: string, at?: number): Promise<Message> {
+      return messageOf(appended(await send(conversationId, actorId, body, at)));
+    }
+
+    async function lastSeq(conversationId: Id): Promise<number> {
+      const c = await s.conversations.get(conversationId);
+      assert.ok(c);
+      return c.lastSeq;
+    }
+
+    describe('users', () => {
+      it('stores the username lower-case and finds it by username in any case, with the password hash', async () => {
+        const id = uid('user');
+        const name = `MiXeD${word()}`;
+        const u = await s.users.create({ id, username: name, displayName: 'Mixed Case', createdAt: T0, passwordHash: 'h1' });
+        assert.deepEqual(u, { id, username: name.toLowerCase(), displayName: 'Mixed Case', createdAt: T0 });
+        assert.deepEqual(await s.users.byUsername(name.toUpperCase()), { ...u, passwordHash: 'h1' });
+        assert.equal(await s.users.byUsername(`nobody${word()}`), undefined);
+      });
+
+      it('rejects a taken username with conflict, whatever its case', async () => {
+        const name = `taken${word()}`;
+        await s.users.create({ id: uid('user'), username: name, displayName: 'A', createdAt: T0, passwordHash: 'h' });
+        await assert.rejects(
+          s.users.create({ id: uid('user'), username: name.toUpperCase(), displayName: 'B', createdAt: T0, passwordHash: 'h' }),
+          isStoreError('conflict'),
+        );
+      });
+
+      it('finds public users by id and by ids, leaving unknown ids out', async () => {
+        const [a, b] = await users(2);
+        assert.ok(a && b);
+        const ua = await s.users.byId(a);
+        assert.ok(ua);
+        assert.deepEqual(Object.keys(ua).sort(), ['createdAt', 'displayName', 'id', 'username']);
+        assert.equal(await s.users.byId(uid('nobody')), undefined);
+        const found = await s.users.byIds([b, uid('nobody'), a]);
+        assert.deepEqual(found.map((u) => u.id).sort(), [a, b].sort());
+        assert.deepEqual(await s.users.byIds([]), []);
+      });
+
+      it('searches usernames by prefix in ascending order, paged by a keyset on the username', async () => {
+        const prefix = `s${word()}`;
+        for (const suffix of ['e', 'a', 'd', 'b', 'c']) {
+          await s.users.create({ id: uid('user'), username: `${prefix}${suffix}`, displayName: suffix, createdAt: T0, passwordHash: 'h' });
+        }
+        await user(`t${word()}`);
+        const p1 = await s.users.search(prefix, 2);
+        assert.deepEqual(p1.map((u) => u.username), [`${prefix}a`, `${prefix}b`]);
+        const p2 = await s.users.search(prefix, 2, p1[1]?.username);
+        assert.deepEqual(p2.map((u) => u.username), [`${prefix}c`, `${prefix}d`]);
+        const p3 = await s.users.search(prefix, 2, p2[1]?.username);
+        assert.deepEqual(p3.map((u) => u.username), [`${prefix}e`]);
+        assert.equal('passwordHash' in (p3[0] ?? {}), false);
+        assert.deepEqual(await s.users.search(`${prefix}z`, 10), []);
+      });
+    });
+
+    describe('devices and refresh tokens', () => {
+      it('returns a device as created, and touch and revoke change it', async () => {
+        const userId = await user();
+        const id = uid('dev');
+        await s.devices.create({ id, userId, name: 'Laptop', createdAt: T0, lastActiveAt: T0 });
+        assert.deepEqual(await s.devices.get(id), { id, userId, name: 'Laptop', createdAt: T0, lastActiveAt: T0 });
+        await s.devices.touch(id, T0 + 50);
+        assert.equal((await s.devices.get(id))?.lastActiveAt, T0 + 50);
+        await s.devices.revoke(id, T0 + 60);
+        assert.equal((await s.devices.get(id))?.revokedAt, T0 + 60);
+        assert.equal(await s.devices.get(uid('dev')), undefined);
+      });
+
+      it('lists the active devices of a user newest first, without revoked ones or other users', async () => {
+        const [u, other] = await users(2);
+        assert.ok(u && other);
+        const ids = [uid('dev'), uid('dev'), uid('dev')];
+        for (const [i, id] of ids.entries()) {
+          await s.devices.create({ id, userId: u, name: `d${i}`, createdAt: T0 + i, lastActiveAt: T0 + i });
+        }
+        await s.devices.create({ id: uid('dev'), userId: other, name: 'x', createdAt: T0 + 9, lastActiveAt: T0 + 9 });
+        await s.devices.revoke(ids[1] as Id, T0 + 10);
+        assert.deepEqual((await s.devices.listActive(u)).map((d) => d.id), [ids[2], ids[0]]);
+      });
+
+      it('spends a refresh token once: ok, then reused, for the same device', async () => {
+        const userId = await user();
+        const deviceId = uid('dev');
+        await s.devices.create({ id: deviceId, userId, name: 'Phone', createdAt: T0, lastActiveAt: T0 });
+        const token = word() + word();
+        await s.devices.addRefreshToken(token, deviceId, T0 + 1000);
+        assert.deepEqual(await s.devices.spendRefreshToken(token, T0 + 10), { outcome: 'ok', deviceId });
+        assert.deepEqual(await s.devices.spendRefreshToken(token, T0 + 20), { outcome: 'reused', deviceId });
+        // A replay stays a replay after expiry, so it is always detected.
+        assert.deepEqual(await s.devices.spendRefreshToken(token, T0 + 5000), { outcome: 'reused', deviceId });
+      });
+
+      it('reports a refresh token past expiresAt as expired, and an unknown one as undefined', async () => {
+        const userId = await user();
+        const deviceId = uid('dev');
+        await s.devices.create({ id: deviceId, userId, name: 'Phone', createdAt: T0, lastActiveAt: T0 });
+        const token = word() + word();
+        await s.devices.addRefreshToken(token, deviceId, T0 + 1000);
+        assert.deepEqual(await s.devices.spendRefreshToken(token, T0 + 1001), { outcome: 'expired', deviceId });
+        assert.equal(await s.devices.spendRefreshToken(word() + word(), T0), undefined);
+      });
+
+      it('gives ok to exactly one of many concurrent spends of the same token', async () => {
+        const userId = await user();
+        const deviceId = uid('dev');
+        await s.devices.create({ id: deviceId, userId, name: 'Phone', createdAt: T0, lastActiveAt: T0 });
+        const token = word() + word();
+        await s.devices.addRefreshToken(token, deviceId, T0 + 1000);
+        const outcomes = await Promise.all(Array.from({ length: 50 }, () => s.devices.spendRefreshToken(token, T0 + 1)));
+        assert.equal(outcomes.filter((o) => o?.outcome === 'ok').length, 1);
+        assert.equal(outcomes.filter((o) => o?.outcome === 'reused').length, 49);
+      });
+    });
+
+    describe('conversations', () => {
+      it('creates a group with its title, members and roles, lastSeq 0, and reads it back', async () => {
+        const [a, b, c] = await users(3);
+        assert.ok(a && b && c);
+        const id = uid('conv');
+        const members = [
+          { userId: a, role: 'owner' as const },
+          { userId: b, role: 'admin' as const },
+          { userId: c, role: 'member' as const },
+        ];
+        const { conversation, created } = await s.conversations.create({ id, kind: 'group', title: 'Team', members, at: T0 });
+        assert.equal(created, true);
+        const expected = byUserId(members.map((m) => ({ ...m, lastReadSeq: 0 })));
+        assert.deepEqual({ ...conversation, members: byUserId(conversation.members) }, {
+          id, kind: 'group', title: 'Team', members: expected, lastSeq: 0, createdAt: T0, updatedAt: T0,
+        });
+        const got = await s.conversations.get(id);
+        assert.ok(got);
+        assert.deepEqual({ ...got, members: byUserId(got.members) }, { ...conversation, members: expected });
+        assert.deepEqual(byUserId(await s.conversations.members(id)), expected);
+        assert.equal(await s.conversations.get(uid('conv')), undefined);
+      });
+
+      it('rejects a conversation id that is taken with conflict', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const id = await group([a]);
+        await assert.rejects(
+          s.conversations.create({ id, kind: 'group', title: 'again', members: [{ userId: a, role: 'owner' }], at: T0 }),
+          isStoreError('conflict'),
+        );
+      });
+
+      it('creates a direct pair once: a second create, in either order, returns the first with created=false', async () => {
+        const [a, b] = await users(2);
+        assert.ok(a && b);
+        const first = await s.conversations.create({
+          id: uid('conv'), kind: 'direct', members: [{ userId: a, role: 'member' }, { userId: b, role: 'member' }], at: T0,
+        });
+        assert.equal(first.created, true);
+        const again = await s.conversations.create({
+          id: uid('conv'), kind: 'direct', members: [{ userId: b, role: 'member' }, { userId: a, role: 'member' }], at: T0 + 5,
+        });
+        assert.equal(again.created, false);
+        assert.equal(again.conversation.id, first.conversation.id);
+        assert.equal(again.conversation.createdAt, T0);
+      });
+
+      it('makes one direct conversation for a pair under concurrent creates', async () => {
+        const [a, b] = await users(2);
+        assert.ok(a && b);
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            s.conversations.create({
+              id: uid('conv'),
+              kind: 'direct',
+              members: i % 2 ? [{ userId: a, role: 'member' }, { userId: b, role: 'member' }] : [{ userId: b, role: 'member' }, { userId: a, role: 'member' }],
+              at: T0 + i,
+            }),
+          ),
+        );
+        assert.equal(results.filter((r) => r.created).length, 1);
+        assert.equal(new Set(results.map((r) => r.conversation.id)).size, 1);
+        assert.equal((await s.conversations.idsForUser(a)).length, 1);
+      });
+
+      it('finds the direct conversation of a pair in either order, and nothing for another pair', async () => {
+        const [a, b, c] = await users(3);
+        assert.ok(a && b && c);
+        const { conversation } = await s.conversations.create({
+          id: uid('conv'), kind: 'direct', members: [{ userId: a, role: 'member' }, { userId: b, role: 'member' }], at: T0,
+        });
+        assert.equal((await s.conversations.findDirect(a, b))?.id, conversation.id);
+        assert.equal((await s.conversations.findDirect(b, a))?.id, conversation.id);
+        assert.equal(await s.conversations.findDirect(a, c), undefined);
+        await group([a, c]);
+        assert.equal(await s.conversations.findDirect(a, c), undefined);
+      });
+
+      it('lists the ids of every conversation a user belongs to', async () => {
+        const [a, b, c] = await users(3);
+        assert.ok(a && b && c);
+        const g1 = await group([a, b]);
+        const g2 = await group([c, a]);
+        await group([b, c]);
+        assert.deepEqual((await s.conversations.idsForUser(a)).sort(), [g1, g2].sort());
+        assert.deepEqual(await s.conversations.idsForUser(uid('nobody')), []);
+      });
+
+      it('lists a user’s conversations by updatedAt desc, id desc, in keyset pages without duplicates or omissions', async () => {
+        const [a, b] = await users(2);
+        assert.ok(a && b);
+        const made: Id[] = [];
+        // Pairs share an updatedAt, so the id must break the tie.
+        for (let i = 0; i < 7; i++) made.push(await group([a, b], T0 + Math.floor(i / 2) * 10));
+        await group([b]);
+        // A message moves the oldest conversation to the front.
+        await sent(made[0] as Id, b, 'bump', T0 + 1000);
+        const seen: Id[] = [];
+        let after: string | undefined;
+        let pages = 0;
+        do {
+          const page = await s.conversations.listForUser(a, 3, after);
+          assert.ok(page.conversations.length <= 3);
+          seen.push(...page.conversations.map((c) => c.id));
+          after = page.next;
+          pages++;
+        } while (after !== undefined && pages < 10);
+        assert.equal(pages, 3);
+        const all = await Promise.all(made.map((id) => s.conversations.get(id)));
+        const expected = all
+          .map((c) => {
+            assert.ok(c);
+            return c;
+          })
+          .sort((x, y) => y.updatedAt - x.updatedAt || (y.id < x.id ? -1 : y.id > x.id ? 1 : 0))
+          .map((c) => c.id);
+        assert.equal(expected[0], made[0]);
+        assert.deepEqual(seen, expected);
+        const exact = await s.conversations.listForUser(a, 7);
+        assert.equal(exact.conversations.length, 7);
+        assert.equal(exact.next, undefined, 'no next cursor when the page reaches the end');
+      });
+
+      it('gives each listed conversation the user’s unreadCount and the newest non-deleted lastMessage', async () => {
+        const [a, b] = await users(2);
+        assert.ok(a && b);
+        const conv = await group([a, b]);
+        const quiet = await group([a, b], T0 - 10);
+        await sent(conv, b, 'one', T0 + 1);
+        await sent(conv, b, 'two', T0 + 2);
+        const mine = await sent(conv, a, 'three', T0 + 3);
+        const four = await sent(conv, b, 'four', T0 + 4);
+        appended(await s.events.append({ kind: 'message.deleted', conversationId: conv, actorId: b, at: T0 + 5, messageId: four.id }));
+
+        const forA = (await s.conversations.listForUser(a, 10)).conversations;
+        assert.deepEqual(forA.map((c) => c.id), [conv, quiet]);
+        assert.equal(forA[0]?.unreadCount, 2, "b's two live messages; a's own and the deleted one do not count");
+        assert.deepEqual(forA[0]?.lastMessage, mine);
+        assert.equal(forA[1]?.unreadCount, 0);
+        assert.equal(forA[1]?.lastMessage, undefined);
+        assert.equal(forA[0]?.lastSeq, 5);
+
+        const forB = (await s.conversations.listForUser(b, 10)).conversations;
+        assert.equal(forB[0]?.unreadCount, 1);
+
+        await s.conversations.markRead(conv, a, 2);
+        assert.equal((await s.conversations.listForUser(a, 1)).conversations[0]?.unreadCount, 0);
+      });
+
+      it('moves lastReadSeq forward only, capped at lastSeq, and not for a non-member', async () => {
+        const [a, b, c] = await users(3);
+        assert.ok(a && b && c);
+        const conv = await group([a, b]);
+        for (let i = 0; i < 3; i++) await sent(conv, b, `m${i}`);
+        assert.equal(await s.conversations.markRead(conv, a, 2), 2);
+        assert.equal(await s.conversations.markRead(conv, a, 1), undefined);
+        assert.equal(await s.conversations.markRead(conv, a, 2), undefined);
+        assert.equal(await s.conversations.markRead(conv, a, 100), 3);
+        assert.equal(await s.conversations.markRead(conv, a, 101), undefined);
+        const members = await s.conversations.members(conv);
+        assert.equal(members.find((m) => m.userId === a)?.lastReadSeq, 3);
+        assert.equal(members.find((m) => m.userId === b)?.lastReadSeq, 0);
+        assert.equal(await s.conversations.markRead(conv, c, 1), undefined);
+        assert.equal(await s.conversations.markRead(uid('conv'), a, 1), undefined);
+      });
+    });
+
+    describe('event log', () => {
+      it('gives the first message seq 1 and moves lastSeq and updatedAt to the event', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a]);
+        const r = appended(await send(conv, a, 'hello', T0 + 42));
+        assert.equal(r.event.seq, 1);
+        assert.equal(r.event.kind, 'message.created');
+        const m = messageOf(r);
+        assert.equal(m.seq, 1);
+        assert.equal(m.body, 'hello');
+        assert.equal(m.senderId, a);
+        assert.equal(m.createdAt, T0 + 42);
+        assert.equal(m.reactions, undefined);
+        const c = await s.conversations.get(conv);
+        assert.equal(c?.lastSeq, 1);
+        assert.equal(c?.updatedAt, T0 + 42);
+      });
+
+      it('reads back with after() every kind of event exactly as append returned it', async () => {
+        const [a, b, c] = await users(3);
+        assert.ok(a && b && c);
+        const conv = await group([a, b]);
+        const events: ConversationEvent[] = [];
+        const push = async (input: AppendInput): Promise<AppendResult> => {
+          const r = appended(await s.events.append(input));
+          events.push(r.event);
+          return r;
+        };
+        const base = { conversationId: conv, actorId: a };
+        const m1 = messageOf(await push({ ...base, kind: 'message.created', at: T0 + 1, message: { id: uid('msg'), clientId: 'c1', body: 'first' } }));
+        await push({ ...base, kind: 'message.created', at: T0 + 2, message: { id: uid('msg'), clientId: 'c2', body: 'reply', replyTo: m1.id } });
+        await push({ ...base, kind: 'message.edited', at: T0 + 3, messageId: m1.id, body: 'first!' });
+        await push({ ...base, kind: 'message.reacted', at: T0 + 4, messageId: m1.id, reaction: '👍', active: true });
+        await push({ ...base, kind: 'member.joined', at: T0 + 5, userId: c, role: 'member' });
+        await push({ ...base, kind: 'member.role', at: T0 + 6, userId: c, role: 'admin' });
+        await push({ ...base, kind: 'member.left', at: T0 + 7, userId: c });
+        await push({ ...base, kind: 'conversation.updated', at: T0 + 8, title: 'Renamed' });
+        await push({ ...base, kind: 'message.deleted', at: T0 + 9, messageId: m1.id });
+
+        assert.deepEqual(events.map((e) => e.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert.deepEqual(await s.events.after(conv, 0, 100), events);
+        assert.deepEqual(await s.events.after(conv, 2, 3), events.slice(2, 5));
+        assert.deepEqual(await s.events.after(conv, 9, 10), []);
+        const created = events[0];
+        assert.ok(created?.kind === 'message.created');
+        assert.equal(created.message.body, 'first', 'message.created carries the message as created');
+        const reply = events[1];
+        assert.ok(reply?.kind === 'message.created');
+        assert.equal(reply.message.replyTo, m1.id);
+        assert.deepEqual(await s.events.after(uid('conv'), 0, 10), []);
+      });
+
+      it('returns the original message in its current state for a repeated clientId, without a new seq', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a]);
+        const original = await messageOf(appended(await send(conv, a, 'hi', T0 + 1, { clientId: 'same' })));
+        appended(await s.events.append({ kind: 'message.edited', conversationId: conv, actorId: a, at: T0 + 2, messageId: original.id, body: 'hi!' }));
+        const retryId = uid('msg');
+        const retry = await s.events.append({
+          kind: 'message.created', conversationId: conv, actorId: a, at: T0 + 3, message: { id: retryId, clientId: 'same', body: 'hi' },
+        });
+        assert.equal(retry.status, 'unchanged');
+        assert.deepEqual(retry.message, { ...original, body: 'hi!', editedAt: T0 + 2 });
+        assert.equal(await lastSeq(conv), 2);
+        assert.equal(await s.events.message(retryId), undefined);
+        assert.equal((await s.events.messages(conv, { limit: 10 })).messages.length, 1);
+      });
+
+      it('treats the same clientId from another sender or in another conversation as a new message', async () => {
+        const [a, b] = await users(2);
+        assert.ok(a && b);
+        const c1 = await group([a, b]);
+        const c2 = await group([a, b]);
+        appended(await send(c1, a, 'x', T0 + 1, { clientId: 'k' }));
+        appended(await send(c1, b, 'x', T0 + 1, { clientId: 'k' }));
+        appended(await send(c2, a, 'x', T0 + 1, { clientId: 'k' }));
+        assert.equal(await lastSeq(c1), 2);
+        assert.equal(await lastSeq(c2), 1);
+      });
+
+      it('gives 2,000 concurrent appends into one conversation from many actors the seqs 1..2000 exactly', async () => {
+        const actors = await users(20);
+        const conv = await group(actors);
+        const results = await Promise.all(
+          Array.from({ length: 2000 }, (_, i) => send(conv, actors[i % actors.length] as Id, `m${i}`, T0 + i)),
+        );
+        const seqs = results.map((r) => appended(r).event.seq).sort((x, y) => x - y);
+        assert.deepEqual(seqs, Array.from({ length: 2000 }, (_, i) => i + 1));
+        for (const r of results) assert.equal(messageOf(r).seq, appended(r).event.seq);
+        assert.equal(await lastSeq(conv), 2000);
+        const logged: number[] = [];
+        for (let after = 0; logged.length < 2000 && after < 4000; after += 500) {
+          logged.push(...(await s.events.after(conv, after, 500)).map((e) => e.seq));
+        }
+        assert.deepEqual(logged, Array.from({ length: 2000 }, (_, i) => i + 1));
+      });
+
+      it('keeps each conversation gap-free when concurrent appends into several conversations interleave', async () => {
+        const actors = await users(3);
+        const convs: Id[] = [];
+        for (let i = 0; i < 5; i++) convs.push(await group(actors));
+        const results = await Promise.all(
+          Array.from({ length: 1000 }, (_, i) => send(convs[i % 5] as Id, actors[i % 3] as Id, `m${i}`, T0 + i)),
+        );
+        for (const conv of convs) {
+          const seqs = results
+            .map((r) => appended(r).event)
+            .filter((e) => e.conversationId === conv)
+            .map((e) => e.seq)
+            .sort((x, y) => x - y);
+          assert.deepEqual(seqs, Array.from({ length: 200 }, (_, i) => i + 1));
+          assert.equal(await lastSeq(conv), 200);
+        }
+      });
+
+      it('lets the other appends of a concurrent batch succeed when one of them fails', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a]);
+        const other = await group([a]);
+        const elsewhere = await sent(other, a, 'elsewhere');
+        const settled = await Promise.allSettled([
+          send(conv, a, 'ok 1'),
+          send(uid('conv'), a, 'no such conversation'),
+          send(conv, a, 'ok 2'),
+          s.events.append({ kind: 'message.edited', conversationId: conv, actorId: a, at: T0, messageId: uid('msg'), body: 'x' }),
+          send(conv, a, 'bad reply', T0, { replyTo: elsewhere.id }),
+          send(conv, a, 'ok 3'),
+        ]);
+        const [ok1, bad1, ok2, bad2, bad3, ok3] = settled;
+        for (const [r, seq] of [[ok1, 1], [ok2, 2], [ok3, 3]] as const) {
+          assert.equal(r?.status, 'fulfilled');
+          if (r?.status === 'fulfilled') assert.equal(appended(r.value).event.seq, seq);
+        }
+        for (const [r, code] of [[bad1, 'not_found'], [bad2, 'not_found'], [bad3, 'conflict']] as const) {
+          assert.equal(r?.status, 'rejected');
+          if (r?.status === 'rejected') isStoreError(code)(r.reason);
+        }
+        assert.equal(await lastSeq(conv), 3);
+        assert.deepEqual((await s.events.after(conv, 0, 10)).map((e) => e.seq), [1, 2, 3]);
+      });
+
+      it('rejects with not_found an unknown conversation, an unknown message and a message of another conversation', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a]);
+        const other = await group([a]);
+        const foreign = await sent(other, a, 'there');
+        await assert.rejects(send(uid('conv'), a, 'x'), isStoreError('not_found'));
+        for (const messageId of [uid('msg'), foreign.id]) {
+          await assert.rejects(
+            s.events.append({ kind: 'message.edited', conversationId: conv, actorId: a, at: T0, messageId, body: 'x' }),
+            isStoreError('not_found'),
+          );
+          await assert.rejects(
+            s.events.append({ kind: 'message.deleted', conversationId: conv, actorId: a, at: T0, messageId }),
+            isStoreError('not_found'),
+          );
+          await assert.rejects(
+            s.events.append({ kind: 'message.reacted', conversationId: conv, actorId: a, at: T0, messageId, reaction: '🎉', active: true }),
+            isStoreError('not_found'),
+          );
+        }
+        assert.equal(await lastSeq(conv), 0);
+        assert.equal((await s.events.message(foreign.id))?.body, 'there');
+      });
+
+      it('accepts a reply to a message of the same conversation only: another conversation is conflict, unknown is not_found', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a]);
+        const other = await group([a]);
+        const target = await sent(conv, a, 'target');
+        const foreign = await sent(other, a, 'foreign');
+        const reply = messageOf(appended(await send(conv, a, 'reply', T0 + 2, { replyTo: target.id })));
+        assert.equal(reply.replyTo, target.id);
+        assert.deepEqual(await s.events.message(reply.id), reply);
+        await assert.rejects(send(conv, a, 'x', T0 + 3, { replyTo: foreign.id }), isStoreError('conflict'));
+        await assert.rejects(send(conv, a, 'x', T0 + 3, { replyTo: uid('msg') }), isStoreError('not_found'));
+        assert.equal(await lastSeq(conv), 2);
+      });
+
+      it('edits set body and editedAt, delete empties the body and sets deletedAt, and a deleted message cannot change', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a]);
+        const m = await sent(conv, a, 'draft', T0 + 1);
+        const edited = appended(await s.events.append({ kind: 'message.edited', conversationId: conv, actorId: a, at: T0 + 2, messageId: m.id, body: 'final' }));
+        assert.deepEqual(edited.message, { ...m, body: 'final', editedAt: T0 + 2 });
+        assert.deepEqual(edited.event, { conversationId: conv, seq: 2, kind: 'message.edited', at: T0 + 2, actorId: a, messageId: m.id, body: 'final' });
+        const deleted = appended(await s.events.append({ kind: 'message.deleted', conversationId: conv, actorId: a, at: T0 + 3, messageId: m.id }));
+        assert.deepEqual(deleted.message, { ...m, body: '', editedAt: T0 + 2, deletedAt: T0 + 3 });
+        assert.deepEqual(await s.events.message(m.id), deleted.message);
+        const at = T0 + 4;
+        await assert.rejects(s.events.append({ kind: 'message.edited', conversationId: conv, actorId: a, at, messageId: m.id, body: 'zombie' }), isStoreError('conflict'));
+        await assert.rejects(s.events.append({ kind: 'message.deleted', conversationId: conv, actorId: a, at, messageId: m.id }), isStoreError('conflict'));
+        await assert.rejects(
+          s.events.append({ kind: 'message.reacted', conversationId: conv, actorId: a, at, messageId: m.id, reaction: '👍', active: true }),
+          isStoreError('conflict'),
+        );
+        assert.equal(await lastSeq(conv), 3);
+        const page = await s.events.messages(conv, { limit: 10 });
+        assert.deepEqual(page.messages, [deleted.message], 'a deleted message keeps its place in the history');
+      });
+
+      it('records reactions per emoji in order, leaves repeats unchanged, and drops them when none are left', async () => {
+        const [a, b] = await users(2);
+        assert.ok(a && b);
+        const conv = await group([a, b]);
+        const m = await sent(conv, a, 'react to me');
+        const react = (actorId: Id, reaction: string, active: boolean): Promise<AppendResult> =>
+          s.events.append({ kind: 'message.reacted', conversationId: conv, actorId, at: T0 + 9, messageId: m.id, reaction, active });
+
+        const r1 = appended(await react(a, '👍', true));
+        assert.deepEqual(r1.message?.reactions, { '👍': [a] });
+        assert.deepEqual(r1.event, { conversationId: conv, seq: 2, kind: 'message.reacted', at: T0 + 9, actorId: a, messageId: m.id, reaction: '👍', active: true });
+        const again = await react(a, '👍', true);
+        assert.equal(again.status, 'unchanged');
+        assert.deepEqual(again.message?.reactions, { '👍': [a] });
+        assert.deepEqual(appended(await react(b, '👍', true)).message?.reactions, { '👍': [a, b] });
+        assert.deepEqual(appended(await react(b, '🎉', true)).message?.reactions, { '👍': [a, b], '🎉': [b] });
+        assert.deepEqual(appended(await react(a, '👍', false)).message?.reactions, { '👍': [b], '🎉': [b] });
+        assert.equal((await react(a, '👍', false)).status, 'unchanged');
+        assert.equal((await react(a, '❤️', false)).status, 'unchanged');
+        appended(await react(b, '👍', false));
+        const last = appended(await react(b, '🎉', false)).message;
+        assert.ok(last);
+        assert.equal('reactions' in last, false, 'no reactions field once nobody reacts');
+        assert.deepEqual(await s.events.message(m.id), last);
+        assert.equal(await lastSeq(conv), 7);
+      });
+
+      it('adds a member on member.joined, and a join of an existing member is unchanged', async () => {
+        const [a, b] = await users(2);
+        assert.ok(a && b);
+        const conv = await group([a]);
+        const r = appended(await s.events.append({ kind: 'member.joined', conversationId: conv, actorId: a, at: T0 + 1, userId: b, role: 'member' }));
+        assert.deepEqual(r.event, { conversationId: conv, seq: 1, kind: 'member.joined', at: T0 + 1, actorId: a, userId: b, role: 'member' });
+        assert.equal(r.message, undefined);
+        assert.equal((await s.conversations.members(conv)).find((m) => m.userId === b)?.role, 'member');
+        assert.deepEqual((await s.conversations.idsForUser(b)), [conv]);
+        const again = await s.events.append({ kind: 'member.joined', conversationId: conv, actorId: a, at: T0 + 2, userId: b, role: 'admin' });
+        assert.equal(again.status, 'unchanged');
+        assert.equal(await lastSeq(conv), 1);
+        assert.equal((await s.conversations.members(conv)).find((m) => m.userId === b)?.role, 'member');
+      });
+
+      it('changes a role on member.role and removes a member on member.left; both are not_found for a non-member', async () => {
+        const [a, b, c] = await users(3);
+        assert.ok(a && b && c);
+        const conv = await group([a, b]);
+        appended(await s.events.append({ kind: 'member.role', conversationId: conv, actorId: a, at: T0 + 1, userId: b, role: 'admin' }));
+        assert.equal((await s.conversations.members(conv)).find((m) => m.userId === b)?.role, 'admin');
+        appended(await s.events.append({ kind: 'member.left', conversationId: conv, actorId: b, at: T0 + 2, userId: b }));
+        assert.deepEqual((await s.conversations.members(conv)).map((m) => m.userId), [a]);
+        assert.deepEqual(await s.conversations.idsForUser(b), []);
+        for (const userId of [b, c]) {
+          await assert.rejects(s.events.append({ kind: 'member.left', conversationId: conv, actorId: a, at: T0 + 3, userId }), isStoreError('not_found'));
+          await assert.rejects(
+            s.events.append({ kind: 'member.role', conversationId: conv, actorId: a, at: T0 + 3, userId, role: 'admin' }),
+            isStoreError('not_found'),
+          );
+        }
+        assert.equal(await lastSeq(conv), 2);
+      });
+
+      it('changes the title on conversation.updated', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a], T0, 'Old');
+        const r = appended(await s.events.append({ kind: 'conversation.updated', conversationId: conv, actorId: a, at: T0 + 7, title: 'New' }));
+        assert.deepEqual(r.event, { conversationId: conv, seq: 1, kind: 'conversation.updated', at: T0 + 7, actorId: a, title: 'New' });
+        const c = await s.conversations.get(conv);
+        assert.equal(c?.title, 'New');
+        assert.equal(c?.updatedAt, T0 + 7);
+      });
+
+      it('pages messages ascending: newest by default, then before and after, with hasMore in both directions', async () => {
+        const [a, b] = await users(2);
+        assert.ok(a && b);
+        const conv = await group([a]);
+        for (let i = 1; i <= 5; i++) await sent(conv, a, `m${i}`, T0 + i);
+        // Non-message events take seqs too: message seqs have gaps.
+        appended(await s.events.append({ kind: 'member.joined', conversationId: conv, actorId: a, at: T0 + 6, userId: b, role: 'member' }));
+        for (let i = 7; i <= 11; i++) await sent(conv, a, `m${i}`, T0 + i);
+        const seqs = async (opts: { before?: number; after?: number; limit: number }): Promise<[number[], boolean]> => {
+          const page = await s.events.messages(conv, opts);
+          return [page.messages.map((m) => m.seq), page.hasMore];
+        };
+        assert.deepEqual(await seqs({ limit: 4 }), [[8, 9, 10, 11], true]);
+        assert.deepEqual(await seqs({ limit: 4, before: 8 }), [[3, 4, 5, 7], true]);
+        assert.deepEqual(await seqs({ limit: 4, before: 3 }), [[1, 2], false]);
+        assert.deepEqual(await seqs({ limit: 2, before: 3 }), [[1, 2], false]);
+        assert.deepEqual(await seqs({ limit: 4, after: 0 }), [[1, 2, 3, 4], true]);
+        assert.deepEqual(await seqs({ limit: 4, after: 4 }), [[5, 7, 8, 9], true]);
+        assert.deepEqual(await seqs({ limit: 4, after: 7 }), [[8, 9, 10, 11], false]);
+        assert.deepEqual(await seqs({ limit: 4, after: 11 }), [[], false]);
+        assert.deepEqual(await seqs({ limit: 20 }), [[1, 2, 3, 4, 5, 7, 8, 9, 10, 11], false]);
+        const page = await s.events.messages(conv, { limit: 1 });
+        assert.equal(page.messages[0]?.body, 'm11');
+        assert.deepEqual(await s.events.messages(uid('conv'), { limit: 5 }), { messages: [], hasMore: false });
+      });
+
+      it('returns a message by id in its current state, and undefined for an unknown id', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a]);
+        const m = await sent(conv, a, 'v1', T0 + 1);
+        assert.deepEqual(await s.events.message(m.id), m);
+        await s.events.append({ kind: 'message.edited', conversationId: conv, actorId: a, at: T0 + 2, messageId: m.id, body: 'v2' });
+        assert.deepEqual(await s.events.message(m.id), { ...m, body: 'v2', editedAt: T0 + 2 });
+        assert.equal(await s.events.message(uid('msg')), undefined);
+      });
+
+      it('hands the caller objects it owns: changing a result does not change the store', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a]);
+        const r = appended(await send(conv, a, 'mine', T0 + 1));
+        const m = messageOf(r);
+        m.body = 'changed';
+        if (r.event.kind === 'message.created') r.event.message.body = 'changed too';
+        const [e] = await s.events.after(conv, 0, 1);
+        assert.ok(e?.kind === 'message.created');
+        assert.equal(e.message.body, 'mine');
+        assert.equal((await s.events.message(m.id))?.body, 'mine');
+      });
+    });
+
+    describe('lifecycle', () => {
+      it('commits every append accepted before close() when close resolves', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a]);
+        const pending = Array.from({ length: 50 }, (_, i) => send(conv, a, `m${i}`, T0 + i));
+        await s.close();
+        const settled = await Promise.allSettled(pending);
+        const seqs = settled.map((r) => (r.status === 'fulfilled' ? appended(r.value).event.seq : -1)).sort((x, y) => x - y);
+        assert.deepEqual(seqs, Array.from({ length: 50 }, (_, i) => i + 1));
+      });
+
+      it('answers ping with true while open', async () => {
+        assert.equal(await s.ping(), true);
+      });
+    });
+  });
+}
