@@ -1,0 +1,1311 @@
+/**
+ * ParleyClient: one signed-in user on one device. Keeps a socket open
+ * (reconnecting with jittered exponential backoff), syncs conversations from
+ * the positions it holds, sends through a persisted outbox, and presents each
+ * conversation's messages in seq order with gaps filled and duplicates dropped.
+ *
+ * Isomorphic: the browser's WebSocket/fetch/IndexedDB by default; Node passes
+ * `ws` and a file store (see node.ts).
+ */
+import { CLOSE } from '../protocol/errors.js';
+import type { ClientFrame, FrameRef, ServerFrame } from '../protocol/frames.js';
+import type {
+  Conversation,
+  ConversationEvent,
+  Id,
+  Message,
+  PresenceRequest,
+  PresenceStatus,
+  ReceiptKind,
+  User,
+} from '../protocol/model.js';
+import { ConversationState, asJson, type PersistedConversation } from './cache.js';
+import { Emitter } from './emitter.js';
+import { ParleyError } from './errors.js';
+import { HttpApi, type AuthResult, type FetchLike } from './http.js';
+import { IndexedDbStore } from './idb.js';
+import { Outbox, newClientId, type OutboxItem } from './outbox.js';
+import { OPEN, dropSocket, frameText, globalSocketFactory, type SocketFactory, type SocketLike } from './socket.js';
+import { MemoryStore, ScopedStore, type KeyValueStore } from './storage.js';
+
+export type ConnectionState = 'connecting' | 'online' | 'offline' | 'reconnecting';
+
+export interface ClientOptions {
+  /** Base URL of the server, e.g. `http://127.0.0.1:8080`; '' means the page's own origin. */
+  url: string;
+  /** WebSocket URL; derived from `url` when absent. */
+  wsUrl?: string;
+  socketFactory?: SocketFactory;
+  fetch?: FetchLike;
+  /** Where session, outbox and cache live. IndexedDB in browsers, memory otherwise. */
+  storage?: KeyValueStore;
+  deviceName?: string;
+  /** Reconnect backoff: first delay and cap, in ms. */
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+  /** How long a request waits for its answer on the socket. */
+  requestTimeoutMs?: number;
+  /** At most one `typing active` frame per conversation in this window. */
+  typingThrottleMs?: number;
+  /** Messages kept on disk per conversation. */
+  cacheMessages?: number;
+  /** Send `delivered` receipts for messages of others as they arrive. */
+  autoDelivered?: boolean;
+  /** Waits this long for a missing seq to arrive by itself before asking for a sync. */
+  gapWaitMs?: number;
+}
+
+export interface PresenceEntry {
+  status: PresenceStatus;
+  lastActiveAt?: number;
+}
+
+export interface TypingEntry {
+  conversationId: Id;
+  userId: Id;
+  active: boolean;
+}
+
+export interface ClientEvents {
+  state: ConnectionState;
+  /** Signed in or out (null). */
+  session: User | null;
+  ready: { user: User; deviceId: Id };
+  /** The first sync after a (re)connect finished. */
+  synced: { reconnect: boolean };
+  /** The list of conversations or the metadata of one changed. */
+  conversations: undefined;
+  /** The timeline (messages, ticks, outbox items) of one conversation changed. */
+  timeline: { conversationId: Id };
+  /** A new message was applied, in seq order, from anyone (ours included). */
+  message: Message;
+  /** Every durable event applied, in seq order per conversation. */
+  event: ConversationEvent;
+  typing: TypingEntry;
+  receipt: { conversationId: Id; userId: Id; seq: number; kind: ReceiptKind };
+  presence: { userId: Id; status: PresenceStatus; lastActiveAt?: number };
+  /** A failure the app may show (a refused send, a lost session). */
+  error: ParleyError;
+  /** Every frame from the server, before the SDK handles it. */
+  frame: ServerFrame;
+}
+
+interface StoredSession {
+  accessToken: string;
+  refreshToken: string;
+  expiresAt: number;
+  issuedAt: number;
+  deviceId: Id;
+  user: User;
+}
+
+interface PendingRequest {
+  resolve: (f: ServerFrame) => void;
+  reject: (e: ParleyError) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+type RequestFrame = ClientFrame extends infer F ? (F extends ClientFrame ? Omit<F, 'ref'> : never) : never;
+
+const SESSION_KEY = 'session';
+const TYPING_SHOWN_MS = 7000;
+const TYPING_IDLE_MS = 4000;
+
+export class ParleyClient extends Emitter<ClientEvents> {
+  readonly api: HttpApi;
+  private readonly opts: Required<Omit<ClientOptions, 'wsUrl' | 'socketFactory' | 'fetch' | 'storage' | 'deviceName'>> & {
+    deviceName: string;
+  };
+  private readonly wsUrl: string;
+  private readonly socketFactory: SocketFactory;
+  private readonly rootStore: KeyValueStore;
+  private store: KeyValueStore | undefined;
+
+  private session: StoredSession | undefined;
+  private refreshing: Promise<boolean> | undefined;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+
+  private ws: SocketLike | undefined;
+  private socketReady = false;
+  private connState: ConnectionState = 'offline';
+  private running = false;
+  private everReady = false;
+  private attempt = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private lastFrameAt = 0;
+  private refreshedForAuth = false;
+  private browserOffline = false;
+  private readonly detachBrowser: (() => void)[] = [];
+
+  private nextRef = 1;
+  private readonly requests = new Map<FrameRef, PendingRequest>();
+
+  private readonly convs = new Map<Id, ConversationState>();
+  /** Events of conversations we do not hold yet, kept until their metadata arrives. */
+  private readonly orphanEvents = new Map<Id, ConversationEvent[]>();
+  private readonly adopting = new Set<Id>();
+  private readonly loadingLatest = new Map<Id, Promise<void>>();
+  private outboxStore: Outbox | undefined;
+  private readonly sendingConvs = new Set<Id>();
+  private dirty = new Set<Id>();
+  private persistTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Conversations inside a sync that has not answered `synced` yet. */
+  private readonly syncing = new Set<Id>();
+  private fullSyncInFlight = false;
+  private readonly gapTimers = new Map<Id, ReturnType<typeof setTimeout>>();
+  private readonly gapRetries = new Map<Id, number>();
+
+  private readonly pendingDelivered = new Map<Id, number>();
+  private deliveredTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly pendingRead = new Map<Id, number>();
+
+  private readonly presence = new Map<Id, PresenceEntry>();
+  private myStatus: PresenceRequest = 'online';
+  private readonly typingIn = new Map<Id, Map<Id, ReturnType<typeof setTimeout>>>();
+  private readonly typingOut = new Map<Id, { lastSent: number; idle: ReturnType<typeof setTimeout> | undefined }>();
+  private readonly users = new Map<Id, User>();
+  private readonly userFetches = new Map<Id, Promise<User | undefined>>();
+
+  constructor(options: ClientOptions) {
+    super();
+    this.opts = {
+      url: options.url.replace(/\/$/, ''),
+      backoffMinMs: options.backoffMinMs ?? 500,
+      backoffMaxMs: options.backoffMaxMs ?? 30_000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      typingThrottleMs: options.typingThrottleMs ?? 3000,
+      cacheMessages: options.cacheMessages ?? 200,
+      autoDelivered: options.autoDelivered ?? true,
+      gapWaitMs: options.gapWaitMs ?? 250,
+      deviceName: options.deviceName ?? defaultDeviceName(),
+    };
+    this.wsUrl = options.wsUrl ?? deriveWsUrl(this.opts.url);
+    const factory = options.socketFactory ?? globalSocketFactory();
+    if (!factory) throw new Error('no WebSocket available: pass socketFactory (Node: use createNodeClient from node.ts)');
+    this.socketFactory = factory;
+    this.rootStore = options.storage ?? (IndexedDbStore.available() ? new IndexedDbStore() : new MemoryStore());
+    this.api = new HttpApi(
+      this.opts.url,
+      {
+        accessToken: () => this.validAccessToken(),
+        unauthorized: () => this.refresh(),
+      },
+      options.fetch,
+    );
+  }
+
+  // ---------------------------------------------------------------- session
+
+  get user(): User | undefined {
+    return this.session?.user;
+  }
+  get deviceId(): Id | undefined {
+    return this.session?.deviceId;
+  }
+  get state(): ConnectionState {
+    return this.connState;
+  }
+
+  async register(username: string, password: string, displayName?: string): Promise<User> {
+    return (await this.api.register(username, password, displayName)).user;
+  }
+
+  /** Signs in and starts the connection. */
+  async login(username: string, password: string): Promise<User> {
+    const res = await this.api.login(username, password, this.opts.deviceName);
+    await this.adoptSession(res);
+    await this.start();
+    return res.user;
+  }
+
+  /** Resumes a session kept in storage (a page reload). False when there is none. */
+  async restore(): Promise<boolean> {
+    const raw = (await this.rootStore.get(SESSION_KEY)) as unknown as StoredSession | undefined;
+    if (!raw || typeof raw.refreshToken !== 'string') return false;
+    this.session = raw;
+    this.rememberUser(raw.user);
+    this.emit('session', raw.user);
+    await this.start();
+    return true;
+  }
+
+  async logout(): Promise<void> {
+    try {
+      if (this.session) await this.api.logout();
+    } catch {
+      // Signing out locally matters more than telling a server we cannot reach.
+    }
+    await this.endSession(true);
+  }
+
+  private async adoptSession(res: AuthResult): Promise<void> {
+    const now = Date.now();
+    this.session = {
+      accessToken: res.accessToken,
+      refreshToken: res.refreshToken,
+      expiresAt: now + res.expiresIn * 1000,
+      issuedAt: now,
+      deviceId: res.deviceId,
+      user: res.user,
+    };
+    this.rememberUser(res.user);
+    await this.rootStore.set(SESSION_KEY, asJson(this.session));
+    this.scheduleRefresh();
+    this.emit('session', res.user);
+  }
+
+  private async endSession(wipe: boolean): Promise<void> {
+    const userId = this.session?.user.id;
+    this.stop();
+    this.session = undefined;
+    await this.rootStore.delete(SESSION_KEY).catch(() => undefined);
+    if (wipe && userId && this.store) {
+      for (const k of await this.store.keys('')) await this.store.delete(k).catch(() => undefined);
+    }
+    this.convs.clear();
+    this.store = undefined;
+    this.outboxStore = undefined;
+    this.emit('session', null);
+    this.emit('conversations', undefined);
+  }
+
+  private scheduleRefresh(): void {
+    clearTimeout(this.refreshTimer);
+    const s = this.session;
+    if (!s || !this.running) return;
+    const ttl = s.expiresAt - s.issuedAt;
+    // Refresh at 80% of the lifetime (at most a minute early), so a request never carries a dead token.
+    const at = s.expiresAt - Math.min(60_000, ttl * 0.2);
+    this.refreshTimer = setTimeout(() => void this.refresh(), Math.max(1000, at - Date.now()));
+  }
+
+  private async validAccessToken(): Promise<string | undefined> {
+    const s = this.session;
+    if (!s) return undefined;
+    if (Date.now() > s.expiresAt - 5000) await this.refresh();
+    return this.session?.accessToken;
+  }
+
+  /** One refresh at a time; false when it failed. A refused refresh token ends the session. */
+  refresh(): Promise<boolean> {
+    this.refreshing ??= (async () => {
+      const s = this.session;
+      if (!s) return false;
+      try {
+        const res = await this.api.refresh(s.refreshToken);
+        if (this.session !== s) return false;
+        await this.adoptSession(res);
+        return true;
+      } catch (err) {
+        const e = err instanceof ParleyError ? err : new ParleyError('network', String(err));
+        if (!e.transient) {
+          this.emit('error', new ParleyError('unauthorized', 'Your session has ended; please sign in again.', 401));
+          await this.endSession(false);
+        } else this.refreshTimer = setTimeout(() => void this.refresh(), 5000);
+        return false;
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  // ------------------------------------------------------------- lifecycle
+
+  /** Loads the cache and outbox of the signed-in user and connects. */
+  async start(): Promise<void> {
+    const s = this.session;
+    if (!s) throw new Error('not signed in');
+    if (this.running) return;
+    this.running = true;
+    this.store = new ScopedStore(this.rootStore, `u/${s.user.id}/`);
+    await this.loadCache(s.user.id);
+    this.outboxStore = new Outbox(this.store);
+    await this.outboxStore.load();
+    this.emit('conversations', undefined);
+    this.watchBrowser();
+    this.scheduleRefresh();
+    this.connect();
+  }
+
+  /** Closes the connection and stops every timer; the cache stays. */
+  stop(): void {
+    this.running = false;
+    for (const d of this.detachBrowser.splice(0)) d();
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.refreshTimer);
+    clearTimeout(this.deliveredTimer);
+    for (const t of this.gapTimers.values()) clearTimeout(t);
+    this.gapTimers.clear();
+    for (const m of this.typingIn.values()) for (const t of m.values()) clearTimeout(t);
+    this.typingIn.clear();
+    for (const t of this.typingOut.values()) clearTimeout(t.idle);
+    this.typingOut.clear();
+    this.closeSocket();
+    if (this.persistTimer) {
+      clearTimeout(this.persistTimer);
+      this.persistTimer = undefined;
+      void this.flushCache();
+    }
+    this.setState('offline');
+  }
+
+  private watchBrowser(): void {
+    const w = (globalThis as { window?: Window }).window;
+    if (!w?.addEventListener) return;
+    this.browserOffline = typeof navigator !== 'undefined' && navigator.onLine === false;
+    const off = (): void => {
+      this.browserOffline = true;
+      this.closeSocket();
+      this.setState('offline');
+    };
+    const on = (): void => {
+      this.browserOffline = false;
+      this.attempt = 0;
+      clearTimeout(this.reconnectTimer);
+      if (this.running && !this.ws) this.connect();
+    };
+    w.addEventListener('offline', off);
+    w.addEventListener('online', on);
+    this.detachBrowser.push(() => {
+      w.removeEventListener('offline', off);
+      w.removeEventListener('online', on);
+    });
+  }
+
+  private setState(s: ConnectionState): void {
+    if (this.connState === s) return;
+    this.connState = s;
+    this.emit('state', s);
+  }
+
+  private connect(): void {
+    if (!this.running || this.ws) return;
+    if (this.browserOffline) {
+      this.setState('offline');
+      return;
+    }
+    this.setState(this.everReady ? 'reconnecting' : 'connecting');
+    let ws: SocketLike;
+    try {
+      ws = this.socketFactory(this.wsUrl);
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    this.socketReady = false;
+    this.connectTimer = setTimeout(() => {
+      if (this.ws === ws && !this.socketReady) this.socketLost(ws, 0);
+    }, this.opts.requestTimeoutMs + 5000);
+    ws.onopen = () => void this.authenticate(ws);
+    ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
+      const text = frameText(ev.data);
+      if (text === undefined) return;
+      let frame: ServerFrame;
+      try {
+        frame = JSON.parse(text) as ServerFrame;
+      } catch {
+        return;
+      }
+      this.lastFrameAt = Date.now();
+      this.handleFrame(frame);
+    };
+    ws.onclose = (ev) => {
+      if (this.ws === ws) this.socketLost(ws, ev.code);
+    };
+    ws.onerror = () => {
+      // A close event follows; `ws` in Node emits error without close for a refused connection.
+      setTimeout(() => {
+        if (this.ws === ws && ws.readyState !== OPEN) this.socketLost(ws, 0);
+      }, 0);
+    };
+  }
+
+  private async authenticate(ws: SocketLike): Promise<void> {
+    const token = await this.validAccessToken();
+    if (this.ws !== ws) return;
+    if (!token) {
+      this.socketLost(ws, CLOSE.unauthorized);
+      return;
+    }
+    try {
+      const ready = await this.request({ type: 'auth', token });
+      if (ready.type !== 'ready' || this.ws !== ws) return;
+      this.onReady(ws, ready);
+    } catch {
+      // A 4001 close or a timeout: socketLost takes it from there.
+      if (this.ws === ws && ws.readyState === OPEN) this.socketLost(ws, 0);
+    }
+  }
+
+  private onReady(ws: SocketLike, ready: Extract<ServerFrame, { type: 'ready' }>): void {
+    clearTimeout(this.connectTimer);
+    const reconnect = this.everReady;
+    this.socketReady = true;
+    this.everReady = true;
+    this.attempt = 0;
+    this.refreshedForAuth = false;
+    if (this.session) {
+      this.session.user = ready.user;
+      this.rememberUser(ready.user);
+    }
+    this.setState('online');
+    this.emit('ready', { user: ready.user, deviceId: ready.deviceId });
+    this.startHeartbeat(ws, ready.heartbeatMs);
+    if (this.myStatus !== 'online') this.fire({ type: 'presence', status: this.myStatus });
+    void this.fullSync(reconnect);
+    for (const id of new Set(this.outbox().map((i) => i.conversationId))) void this.pump(id);
+    for (const [id, seq] of this.pendingRead) this.fire({ type: 'receipt', conversationId: id, seq, kind: 'read' });
+    this.pendingRead.clear();
+    this.flushDelivered();
+  }
+
+  private startHeartbeat(ws: SocketLike, heartbeatMs: number): void {
+    clearInterval(this.heartbeatTimer);
+    const every = Math.max(1000, heartbeatMs || 25_000);
+    let lastPingAt = Date.now();
+    this.lastFrameAt = Date.now();
+    this.heartbeatTimer = setInterval(() => {
+      if (this.ws !== ws) return;
+      // Nothing at all since the previous ping (not even its pong): the link is dead.
+      if (this.lastFrameAt < lastPingAt) {
+        this.socketLost(ws, 0);
+        return;
+      }
+      lastPingAt = Date.now();
+      this.fire({ type: 'ping', ref: this.ref() });
+    }, every);
+  }
+
+  private closeSocket(): void {
+    const ws = this.ws;
+    this.ws = undefined;
+    this.socketReady = false;
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.connectTimer);
+    if (ws) dropSocket(ws);
+    this.failRequests();
+    this.outboxStore?.requeue();
+    this.sendingConvs.clear();
+    this.syncing.clear();
+    this.fullSyncInFlight = false;
+  }
+
+  private socketLost(ws: SocketLike, code: number): void {
+    if (this.ws !== ws) return;
+    this.closeSocket();
+    for (const id of new Set(this.outbox().map((i) => i.conversationId))) this.emit('timeline', { conversationId: id });
+    if (!this.running) return;
+    if (code === CLOSE.unauthorized) {
+      // The token expired or was revoked: refresh once, then reconnect; a second refusal ends the session.
+      if (this.refreshedForAuth) {
+        this.emit('error', new ParleyError('unauthorized', 'The server refused this session.', 401));
+        void this.endSession(false);
+        return;
+      }
+      this.refreshedForAuth = true;
+      this.setState('reconnecting');
+      void this.refresh().then((ok) => {
+        if (ok) this.connect();
+        else if (this.running) this.scheduleReconnect();
+      });
+      return;
+    }
+    if (code === CLOSE.draining) {
+      // The node is going away on purpose; another one is ready, so do not back off.
+      this.attempt = 0;
+      this.setState('reconnecting');
+      this.reconnectTimer = setTimeout(() => this.connect(), Math.random() * 250);
+      return;
+    }
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (!this.running) return;
+    this.setState(this.browserOffline ? 'offline' : this.everReady ? 'reconnecting' : 'connecting');
+    clearTimeout(this.reconnectTimer);
+    const cap = Math.min(this.opts.backoffMaxMs, this.opts.backoffMinMs * 2 ** this.attempt);
+    this.attempt = Math.min(this.attempt + 1, 30);
+    // Full jitter: spreads a crowd of clients that lost the same node.
+    const delay = this.opts.backoffMinMs / 2 + Math.random() * cap;
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Reconnects now (a "retry" button, or a test). */
+  reconnectNow(): void {
+    if (!this.running) return;
+    this.attempt = 0;
+    clearTimeout(this.reconnectTimer);
+    if (this.ws) {
+      const ws = this.ws;
+      this.socketLost(ws, 0);
+      clearTimeout(this.reconnectTimer);
+    }
+    this.connect();
+  }
+
+  // ------------------------------------------------------------- requests
+
+  private ref(): string {
+    return `c${this.nextRef++}`;
+  }
+
+  /** Sends a frame that needs no answer; dropped when not connected. */
+  private fire(frame: ClientFrame): boolean {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== OPEN) return false;
+    if (frame.type !== 'auth' && !this.socketReady) return false;
+    try {
+      ws.send(JSON.stringify(frame));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Sends a request frame and waits for the frame that answers its ref. */
+  request(frame: RequestFrame, timeoutMs = this.opts.requestTimeoutMs): Promise<ServerFrame> {
+    const ref = this.ref();
+    const full = { ...frame, ref } as ClientFrame;
+    return new Promise<ServerFrame>((resolve, reject) => {
+      if (!this.fire(full)) {
+        reject(new ParleyError('network', 'not connected'));
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.requests.delete(ref);
+        reject(new ParleyError('timeout', `no answer to ${frame.type} in ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.requests.set(ref, { resolve, reject, timer });
+    });
+  }
+
+  private failRequests(): void {
+    for (const [ref, p] of this.requests) {
+      clearTimeout(p.timer);
+      this.requests.delete(ref);
+      p.reject(new ParleyError('network', 'connection lost'));
+    }
+  }
+
+  // ---------------------------------------------------------------- frames
+
+  /**
+   * Handles one frame from the server. Public so that tests can feed frames
+   * in any order or twice; the app never calls it.
+   */
+  handleFrame(frame: ServerFrame): void {
+    this.emit('frame', frame);
+    const ref = 'ref' in frame ? frame.ref : undefined;
+    if (ref !== undefined) {
+      const p = this.requests.get(ref);
+      if (p) {
+        this.requests.delete(ref);
+        clearTimeout(p.timer);
+        if (frame.type === 'error') p.reject(new ParleyError(frame.code, frame.message, 0, frame.retryAfterMs));
+        else p.resolve(frame);
+      }
+    }
+    switch (frame.type) {
+      case 'event':
+        this.ingest(frame.event);
+        break;
+      case 'ack':
+        if ('message' in frame) this.ingestMessage(frame.message);
+        else this.ingest(frame.event);
+        break;
+      case 'conversation':
+        this.upsertConversation(frame.conversation);
+        break;
+      case 'typing':
+        this.onTyping(frame.conversationId, frame.userId, frame.active);
+        break;
+      case 'receipt': {
+        const c = this.convs.get(frame.conversationId);
+        if (c?.receipt(frame.userId, frame.seq, frame.kind)) {
+          this.markDirty(c.id);
+          this.emit('timeline', { conversationId: c.id });
+          if (frame.userId === this.user?.id) this.emit('conversations', undefined);
+        }
+        this.emit('receipt', { conversationId: frame.conversationId, userId: frame.userId, seq: frame.seq, kind: frame.kind });
+        break;
+      }
+      case 'presence':
+        this.presence.set(frame.userId, { status: frame.status, lastActiveAt: frame.lastActiveAt });
+        this.emit('presence', { userId: frame.userId, status: frame.status, lastActiveAt: frame.lastActiveAt });
+        break;
+      case 'error':
+        if (ref === undefined) this.emit('error', new ParleyError(frame.code, frame.message, 0, frame.retryAfterMs));
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** A message known to be committed (an ack, or a POST answer) enters like its creation event. */
+  private ingestMessage(m: Message): void {
+    const c = this.convs.get(m.conversationId);
+    // Shown at once even if earlier seqs are still on their way; ordering is by seq anyway.
+    if (c && c.insertSnapshot([m]).length) {
+      this.markDirty(c.id);
+      this.emit('timeline', { conversationId: c.id });
+    }
+    this.ingest({ conversationId: m.conversationId, seq: m.seq, kind: 'message.created', at: m.createdAt, actorId: m.senderId, message: m });
+  }
+
+  private ingest(e: ConversationEvent): void {
+    const c = this.convs.get(e.conversationId);
+    if (!c) {
+      const list = this.orphanEvents.get(e.conversationId) ?? [];
+      if (list.length < 1000) list.push(e);
+      this.orphanEvents.set(e.conversationId, list);
+      void this.adoptById(e.conversationId);
+      return;
+    }
+    const r = c.ingest(e);
+    if (r.applied.length) this.afterApplied(c, r.applied);
+    if (r.gap) this.scheduleGapFill(c.id);
+    else this.clearGap(c.id);
+  }
+
+  private afterApplied(c: ConversationState, applied: ConversationEvent[]): void {
+    const me = this.user?.id;
+    let leftMe = false;
+    for (const e of applied) {
+      this.emit('event', e);
+      if (e.kind === 'message.created') {
+        this.stopShowingTyping(c.id, e.message.senderId);
+        this.emit('message', e.message);
+        if (e.message.senderId !== me) this.queueDelivered(c.id, e.seq);
+      }
+      if (e.kind === 'member.left' && e.userId === me) leftMe = true;
+    }
+    if (leftMe) {
+      this.convs.delete(c.id);
+      void this.store?.delete(`c/${c.id}`);
+      this.emit('conversations', undefined);
+      return;
+    }
+    this.markDirty(c.id);
+    this.emit('timeline', { conversationId: c.id });
+    this.emit('conversations', undefined);
+  }
+
+  private upsertConversation(conv: Conversation): void {
+    const me = this.user?.id;
+    if (!me) return;
+    if (!conv.members.some((m) => m.userId === me)) {
+      // We were removed; forget it.
+      if (this.convs.delete(conv.id)) {
+        void this.store?.delete(`c/${conv.id}`);
+        this.emit('conversations', undefined);
+      }
+      return;
+    }
+    const c = this.convs.get(conv.id);
+    if (c) {
+      c.updateFrom(conv);
+      this.markDirty(c.id);
+      // The server is ahead of us: fetch what we missed.
+      if (conv.lastSeq > c.position) this.scheduleGapFill(c.id);
+      this.emit('conversations', undefined);
+      this.emit('timeline', { conversationId: c.id });
+      return;
+    }
+    this.adopt(conv);
+  }
+
+  /** Starts holding a conversation we did not know, at the server's current position. */
+  private adopt(conv: Conversation): ConversationState {
+    const me = this.user?.id as Id;
+    const existing = this.convs.get(conv.id);
+    if (existing) return existing;
+    const c = new ConversationState(conv, me);
+    this.convs.set(conv.id, c);
+    const held = this.orphanEvents.get(conv.id) ?? [];
+    this.orphanEvents.delete(conv.id);
+    held.sort((a, b) => a.seq - b.seq);
+    for (const e of held) {
+      const r = c.ingest(e);
+      if (r.applied.length) this.afterApplied(c, r.applied);
+    }
+    if (c.pending.size) this.scheduleGapFill(c.id);
+    this.markDirty(c.id);
+    this.emit('conversations', undefined);
+    if (c.conversation.lastSeq > 0) void this.loadLatest(c.id);
+    else {
+      c.loaded = true;
+      c.hasMoreBefore = false;
+    }
+    return c;
+  }
+
+  private async adoptById(id: Id): Promise<void> {
+    if (this.adopting.has(id) || this.convs.has(id)) return;
+    this.adopting.add(id);
+    try {
+      const { conversation } = await this.api.conversation(id);
+      if (!this.convs.has(id)) this.adopt(conversation);
+    } catch {
+      this.orphanEvents.delete(id);
+    } finally {
+      this.adopting.delete(id);
+    }
+  }
+
+  // ------------------------------------------------------------------ sync
+
+  private async fullSync(reconnect: boolean): Promise<void> {
+    const positions: Record<Id, number> = {};
+    for (const c of this.convs.values()) {
+      positions[c.id] = c.position;
+      this.syncing.add(c.id);
+    }
+    this.fullSyncInFlight = true;
+    try {
+      await this.request({ type: 'sync', positions }, Math.max(this.opts.requestTimeoutMs, 30_000));
+    } catch {
+      return;
+    } finally {
+      this.fullSyncInFlight = false;
+      for (const id of Object.keys(positions)) this.syncing.delete(id);
+    }
+    for (const c of this.convs.values()) if (c.pending.size) this.scheduleGapFill(c.id, 0);
+    this.emit('synced', { reconnect });
+    void this.refreshConversationList();
+    void this.refreshPresence();
+  }
+
+  private scheduleGapFill(id: Id, wait = this.opts.gapWaitMs): void {
+    if (this.gapTimers.has(id)) return;
+    this.gapTimers.set(
+      id,
+      setTimeout(() => {
+        this.gapTimers.delete(id);
+        void this.fillGap(id);
+      }, wait),
+    );
+  }
+
+  private clearGap(id: Id): void {
+    const t = this.gapTimers.get(id);
+    if (t) {
+      clearTimeout(t);
+      this.gapTimers.delete(id);
+    }
+    this.gapRetries.delete(id);
+  }
+
+  /** Asks the server for what follows our position in one conversation. */
+  private async fillGap(id: Id): Promise<void> {
+    const c = this.convs.get(id);
+    if (!c || this.syncing.has(id)) return;
+    if (!this.socketReady || this.fullSyncInFlight) return; // the sync after the next ready covers it
+    const tries = (this.gapRetries.get(id) ?? 0) + 1;
+    this.gapRetries.set(id, tries);
+    if (tries > 3) {
+      // The server does not have the missing seqs (retention): move on rather than stall forever.
+      const applied = c.skipGap();
+      if (applied.length) this.afterApplied(c, applied);
+      this.gapRetries.delete(id);
+      return;
+    }
+    this.syncing.add(id);
+    try {
+      await this.request({ type: 'sync', positions: { [id]: c.position } });
+    } catch {
+      // Lost connection: the full sync after reconnect covers it.
+    } finally {
+      this.syncing.delete(id);
+    }
+    if (c.pending.size || c.conversation.lastSeq > c.position) this.scheduleGapFill(id, this.opts.gapWaitMs * tries);
+    else this.gapRetries.delete(id);
+  }
+
+  /** Metadata (titles, members, unread counts, previews) of every conversation, from HTTP. */
+  async refreshConversationList(): Promise<void> {
+    try {
+      let after: string | undefined;
+      for (let page = 0; page < 50; page++) {
+        const res = await this.api.conversations(after, 100);
+        for (const conv of res.conversations) this.upsertConversation(conv);
+        if (!res.next) break;
+        after = res.next;
+      }
+    } catch (err) {
+      if (err instanceof ParleyError && !err.transient) this.emit('error', err);
+    }
+  }
+
+  private async refreshPresence(): Promise<void> {
+    const me = this.user?.id;
+    const ids = new Set<Id>();
+    for (const c of this.convs.values()) for (const m of c.conversation.members) if (m.userId !== me) ids.add(m.userId);
+    const all = [...ids];
+    try {
+      for (let i = 0; i < all.length; i += 100) {
+        const { presence } = await this.api.presence(all.slice(i, i + 100));
+        for (const p of presence) {
+          this.presence.set(p.userId, { status: p.status, lastActiveAt: p.lastActiveAt });
+          this.emit('presence', { userId: p.userId, status: p.status, lastActiveAt: p.lastActiveAt });
+        }
+      }
+    } catch {
+      // Presence is decoration; live frames still arrive.
+    }
+  }
+
+  // ----------------------------------------------------------------- reads
+
+  /** Conversations, most recently active first. */
+  conversations(): ConversationState[] {
+    return [...this.convs.values()].sort(
+      (a, b) => (b.lastMessage()?.createdAt ?? b.conversation.updatedAt) - (a.lastMessage()?.createdAt ?? a.conversation.updatedAt),
+    );
+  }
+
+  conversation(id: Id): ConversationState | undefined {
+    return this.convs.get(id);
+  }
+
+  /** Messages of a conversation in seq order (not including the outbox). */
+  messages(id: Id): readonly Message[] {
+    return this.convs.get(id)?.messages ?? [];
+  }
+
+  outbox(conversationId?: Id): OutboxItem[] {
+    return this.outboxStore?.all(conversationId) ?? [];
+  }
+
+  presenceOf(userId: Id): PresenceEntry | undefined {
+    return this.presence.get(userId);
+  }
+
+  /** Users typing in a conversation now (not us). */
+  typingUsers(conversationId: Id): Id[] {
+    return [...(this.typingIn.get(conversationId)?.keys() ?? [])];
+  }
+
+  /** Sent / delivered / read for a message of ours. */
+  tick(m: Message): 'sent' | 'delivered' | 'read' {
+    return this.convs.get(m.conversationId)?.tick(m) ?? 'sent';
+  }
+
+  /** A user's profile, from cache or the server. */
+  userById(id: Id): User | undefined {
+    const u = this.users.get(id);
+    if (!u) void this.fetchUser(id);
+    return u;
+  }
+
+  fetchUser(id: Id): Promise<User | undefined> {
+    const known = this.users.get(id);
+    if (known) return Promise.resolve(known);
+    let p = this.userFetches.get(id);
+    if (!p) {
+      p = this.api
+        .user(id)
+        .then(({ user }) => {
+          this.rememberUser(user);
+          this.emit('conversations', undefined);
+          return user;
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          // Leave a failure cached for a while so a list render does not hammer the server.
+          setTimeout(() => this.userFetches.delete(id), 30_000);
+        });
+      this.userFetches.set(id, p);
+    }
+    return p;
+  }
+
+  private rememberUser(u: User): void {
+    this.users.set(u.id, u);
+  }
+
+  async searchUsers(q: string): Promise<User[]> {
+    const { users } = await this.api.searchUsers(q, 20);
+    for (const u of users) this.rememberUser(u);
+    return users;
+  }
+
+  // --------------------------------------------------------------- history
+
+  /** Makes sure the newest page of a conversation is held (call when opening it). */
+  loadLatest(id: Id): Promise<void> {
+    const c = this.convs.get(id);
+    if (!c || c.loaded) return Promise.resolve();
+    let p = this.loadingLatest.get(id);
+    if (!p) {
+      p = (async () => {
+        try {
+          const res = await this.api.messages(id, { limit: 50 });
+          const oldestBefore = c.oldestSeq();
+          c.insertSnapshot(res.messages);
+          const first = res.messages[0];
+          // What we held may already reach further back than this page.
+          c.hasMoreBefore = res.hasMore && (oldestBefore === undefined || first === undefined || first.seq <= oldestBefore);
+          if (!res.hasMore) c.hasMoreBefore = false;
+          c.loaded = true;
+          this.markDirty(id);
+          this.emit('timeline', { conversationId: id });
+          this.emit('conversations', undefined);
+        } catch {
+          // Offline: what is cached stays readable; retried on the next open.
+        } finally {
+          this.loadingLatest.delete(id);
+        }
+      })();
+      this.loadingLatest.set(id, p);
+    }
+    return p;
+  }
+
+  /** Loads the page of history before the oldest held message; false when there is no more. */
+  async loadOlder(id: Id, limit = 50): Promise<boolean> {
+    const c = this.convs.get(id);
+    if (!c) return false;
+    if (!c.loaded) await this.loadLatest(id);
+    if (!c.hasMoreBefore) return false;
+    const oldest = c.oldestSeq();
+    const res = await this.api.messages(id, oldest === undefined ? { limit } : { before: oldest, limit });
+    c.insertSnapshot(res.messages);
+    c.hasMoreBefore = res.hasMore;
+    this.markDirty(id);
+    this.emit('timeline', { conversationId: id });
+    return res.hasMore;
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /**
+   * Queues a message; it is on disk when this resolves, and is sent now or
+   * whenever the connection returns, with the same clientId until acknowledged.
+   */
+  async send(conversationId: Id, body: string, opts: { replyTo?: Id } = {}): Promise<OutboxItem> {
+    const ob = this.outboxStore;
+    if (!ob) throw new Error('not started');
+    const item: OutboxItem = {
+      clientId: newClientId(),
+      conversationId,
+      body,
+      createdAt: Date.now(),
+      state: 'queued',
+      attempts: 0,
+    };
+    if (opts.replyTo) item.replyTo = opts.replyTo;
+    await ob.add(item);
+    this.stopTyping(conversationId);
+    this.emit('timeline', { conversationId });
+    void this.pump(conversationId);
+    return item;
+  }
+
+  /** Sends the outbox of one conversation, one message at a time, in compose order. */
+  private async pump(conversationId: Id): Promise<void> {
+    const ob = this.outboxStore;
+    if (!ob || this.sendingConvs.has(conversationId)) return;
+    this.sendingConvs.add(conversationId);
+    try {
+      for (let item = ob.next(conversationId); item && this.socketReady; item = ob.next(conversationId)) {
+        const ok = await this.sendOne(ob, item);
+        if (!ok) break;
+      }
+    } finally {
+      this.sendingConvs.delete(conversationId);
+    }
+  }
+
+  /** False when sending should pause (connection trouble); true to go on with the next. */
+  private async sendOne(ob: Outbox, item: OutboxItem): Promise<boolean> {
+    await ob.update(item.clientId, { state: 'sending', attempts: item.attempts + 1 });
+    this.emit('timeline', { conversationId: item.conversationId });
+    try {
+      const frame: RequestFrame = {
+        type: 'send',
+        conversationId: item.conversationId,
+        clientId: item.clientId,
+        body: item.body,
+        ...(item.replyTo ? { replyTo: item.replyTo } : {}),
+      };
+      const ack = await this.request(frame);
+      if (ack.type === 'ack' && 'message' in ack) {
+        // handleFrame already put the message in the timeline; only now may the outbox forget it.
+        await ob.remove(item.clientId);
+        this.emit('timeline', { conversationId: item.conversationId });
+      }
+      return true;
+    } catch (err) {
+      const e = err instanceof ParleyError ? err : new ParleyError('internal', String(err));
+      if (e.transient) {
+        await ob.update(item.clientId, { state: 'queued' });
+        this.emit('timeline', { conversationId: item.conversationId });
+        if (e.code === 'rate_limited' || e.code === 'unavailable' || e.code === 'internal') {
+          const wait = e.retryAfterMs ?? Math.min(10_000, 500 * 2 ** Math.min(item.attempts, 5));
+          setTimeout(() => void this.pump(item.conversationId), wait);
+        } else if (e.code === 'timeout' && this.ws) {
+          // No answer at all: the link is probably dead; start over on a new socket.
+          this.socketLost(this.ws, 0);
+        }
+        return false;
+      }
+      await ob.update(item.clientId, { state: 'failed', error: e.message });
+      this.emit('error', e);
+      this.emit('timeline', { conversationId: item.conversationId });
+      return true;
+    }
+  }
+
+  /** Sends a failed message again (same clientId). */
+  async retry(clientId: string): Promise<void> {
+    const ob = this.outboxStore;
+    const item = ob?.get(clientId);
+    if (!ob || !item) return;
+    await ob.update(clientId, { state: 'queued', error: '' });
+    this.emit('timeline', { conversationId: item.conversationId });
+    void this.pump(item.conversationId);
+  }
+
+  /** Drops a message from the outbox (only sensible for failed ones). */
+  async discard(clientId: string): Promise<void> {
+    const item = this.outboxStore?.get(clientId);
+    if (!item || item.state === 'sending') return;
+    await this.outboxStore?.remove(clientId);
+    this.emit('timeline', { conversationId: item.conversationId });
+  }
+
+  async edit(messageId: Id, body: string): Promise<void> {
+    await this.write({ type: 'edit', messageId, body }, () => this.api.editMessage(messageId, body));
+  }
+
+  async deleteMessage(messageId: Id): Promise<void> {
+    await this.write({ type: 'delete', messageId }, () => this.api.deleteMessage(messageId));
+  }
+
+  async react(messageId: Id, reaction: string): Promise<void> {
+    await this.write({ type: 'react', messageId, reaction }, () => this.reactHttp(messageId, reaction, true));
+  }
+
+  async unreact(messageId: Id, reaction: string): Promise<void> {
+    await this.write({ type: 'unreact', messageId, reaction }, () => this.reactHttp(messageId, reaction, false));
+  }
+
+  /** Adds our reaction if absent, removes it if present. */
+  async toggleReaction(m: Message, reaction: string): Promise<void> {
+    const me = this.user?.id;
+    const mine = !!me && (this.messageById(m.conversationId, m.id)?.reactions?.[reaction] ?? []).includes(me);
+    await (mine ? this.unreact(m.id, reaction) : this.react(m.id, reaction));
+  }
+
+  messageById(conversationId: Id, id: Id): Message | undefined {
+    return this.convs.get(conversationId)?.message(id);
+  }
+
+  private async reactHttp(messageId: Id, reaction: string, active: boolean): Promise<{ event?: ConversationEvent; message?: Message }> {
+    const path = `/v1/messages/${encodeURIComponent(messageId)}/reactions`;
+    return active
+      ? this.api.request(path, { method: 'POST', body: { reaction } })
+      : this.api.request(`${path}/${encodeURIComponent(reaction)}`, { method: 'DELETE' });
+  }
+
+  /** Over the socket when connected (the ack carries the event), else over HTTP. */
+  private async write(
+    frame: RequestFrame,
+    http: () => Promise<{ event?: ConversationEvent; message?: Message }>,
+  ): Promise<void> {
+    if (this.socketReady) {
+      // handleFrame applies the ack's event.
+      await this.request(frame);
+      return;
+    }
+    const res = await http();
+    if (res.event) this.ingest(res.event);
+  }
+
+  async startDirect(userId: Id): Promise<ConversationState> {
+    const { conversation } = await this.api.createDirect(userId);
+    return this.takeConversation(conversation);
+  }
+
+  async createGroup(title: string, memberIds: Id[]): Promise<ConversationState> {
+    const { conversation } = await this.api.createGroup(title, memberIds);
+    return this.takeConversation(conversation);
+  }
+
+  async addMembers(conversationId: Id, userIds: Id[]): Promise<void> {
+    const { conversation } = await this.api.addMembers(conversationId, userIds);
+    this.takeConversation(conversation);
+  }
+
+  async leave(conversationId: Id): Promise<void> {
+    const me = this.user?.id;
+    if (!me) return;
+    await this.api.removeMember(conversationId, me);
+    this.convs.delete(conversationId);
+    void this.store?.delete(`c/${conversationId}`);
+    this.emit('conversations', undefined);
+  }
+
+  private takeConversation(conv: Conversation): ConversationState {
+    const known = this.convs.get(conv.id);
+    if (known) {
+      known.updateFrom(conv);
+      if (conv.lastSeq > known.position) this.scheduleGapFill(conv.id);
+      this.emit('conversations', undefined);
+      return known;
+    }
+    return this.adopt(conv);
+  }
+
+  // ------------------------------------------------------------ receipts
+
+  private queueDelivered(conversationId: Id, seq: number): void {
+    if (!this.opts.autoDelivered) return;
+    this.pendingDelivered.set(conversationId, Math.max(seq, this.pendingDelivered.get(conversationId) ?? 0));
+    // Coalesced: a burst of messages gets one receipt per conversation.
+    this.deliveredTimer ??= setTimeout(() => {
+      this.deliveredTimer = undefined;
+      this.flushDelivered();
+    }, 100);
+  }
+
+  private flushDelivered(): void {
+    if (!this.socketReady) return;
+    for (const [conversationId, seq] of this.pendingDelivered) {
+      if (this.fire({ type: 'receipt', conversationId, seq, kind: 'delivered' })) this.pendingDelivered.delete(conversationId);
+    }
+  }
+
+  /** Marks a conversation read up to `seq` (default: everything held). */
+  markRead(conversationId: Id, seq?: number): void {
+    const c = this.convs.get(conversationId);
+    if (!c) return;
+    const upTo = seq ?? c.position;
+    if (upTo < 1 || !c.setMyRead(upTo)) return;
+    this.markDirty(c.id);
+    this.emit('conversations', undefined);
+    if (!this.fire({ type: 'receipt', conversationId, seq: upTo, kind: 'read' })) this.pendingRead.set(conversationId, upTo);
+  }
+
+  // -------------------------------------------------------- typing, presence
+
+  /** Call on every keystroke; sends at most one frame per throttle window. */
+  typing(conversationId: Id): void {
+    const now = Date.now();
+    const t = this.typingOut.get(conversationId) ?? { lastSent: 0, idle: undefined };
+    if (now - t.lastSent >= this.opts.typingThrottleMs) {
+      if (this.fire({ type: 'typing', conversationId, active: true })) t.lastSent = now;
+    }
+    clearTimeout(t.idle);
+    t.idle = setTimeout(() => this.stopTyping(conversationId), TYPING_IDLE_MS);
+    this.typingOut.set(conversationId, t);
+  }
+
+  stopTyping(conversationId: Id): void {
+    const t = this.typingOut.get(conversationId);
+    if (!t) return;
+    clearTimeout(t.idle);
+    this.typingOut.delete(conversationId);
+    if (t.lastSent) this.fire({ type: 'typing', conversationId, active: false });
+  }
+
+  private onTyping(conversationId: Id, userId: Id, active: boolean): void {
+    if (userId === this.user?.id) return;
+    let m = this.typingIn.get(conversationId);
+    if (!m) {
+      m = new Map();
+      this.typingIn.set(conversationId, m);
+    }
+    clearTimeout(m.get(userId));
+    if (active) {
+      // Our own expiry too, in case the server's `active:false` is lost with a connection.
+      m.set(
+        userId,
+        setTimeout(() => this.stopShowingTyping(conversationId, userId), TYPING_SHOWN_MS),
+      );
+    } else m.delete(userId);
+    this.emit('typing', { conversationId, userId, active });
+  }
+
+  private stopShowingTyping(conversationId: Id, userId: Id): void {
+    const m = this.typingIn.get(conversationId);
+    if (!m?.has(userId)) return;
+    clearTimeout(m.get(userId));
+    m.delete(userId);
+    this.emit('typing', { conversationId, userId, active: false });
+  }
+
+  /** Our status as others see it; kept across reconnects. */
+  setStatus(status: PresenceRequest): void {
+    this.myStatus = status;
+    this.fire({ type: 'presence', status });
+  }
+
+  get status(): PresenceRequest {
+    return this.myStatus;
+  }
+
+  // ----------------------------------------------------------------- cache
+
+  private markDirty(id: Id): void {
+    this.dirty.add(id);
+    this.persistTimer ??= setTimeout(() => {
+      this.persistTimer = undefined;
+      void this.flushCache();
+    }, 300);
+  }
+
+  /** Writes changed conversations to the store now. */
+  async flushCache(): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    const ids = [...this.dirty];
+    this.dirty = new Set();
+    for (const id of ids) {
+      const c = this.convs.get(id);
+      if (!c) continue;
+      await store.set(`c/${id}`, asJson(c.persist(this.opts.cacheMessages))).catch(() => undefined);
+    }
+  }
+
+  private async loadCache(me: Id): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    this.convs.clear();
+    for (const key of await store.keys('c/')) {
+      const raw = (await store.get(key)) as unknown as PersistedConversation | undefined;
+      if (!raw?.conversation) continue;
+      try {
+        const c = ConversationState.restore(raw, me);
+        this.convs.set(c.id, c);
+      } catch {
+        await store.delete(key);
+      }
+    }
+  }
+}
+
+function deriveWsUrl(httpUrl: string): string {
+  if (!httpUrl) {
+    const loc = (globalThis as { location?: Location }).location;
+    if (!loc) throw new Error('url is required outside a browser');
+    return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/v1/ws`;
+  }
+  return `${httpUrl.replace(/^http/, 'ws')}/v1/ws`;
+}
+
+function defaultDeviceName(): string {
+  if (typeof navigator !== 'undefined' && navigator.userAgent) {
+    const ua = navigator.userAgent;
+    const browser = /Firefox\//.test(ua) ? 'Firefox' : /Edg\//.test(ua) ? 'Edge' : /Chrome\//.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : 'Browser';
+    return `${browser} on ${/Android/.test(ua) ? 'Android' : /iPhone|iPad/.test(ua) ? 'iOS' : /Mac/.test(ua) ? 'macOS' : /Win/.test(ua) ? 'Windows' : /Linux/.test(ua) ? 'Linux' : 'web'}`;
+  }
+  return 'Node';
+}

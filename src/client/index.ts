@@ -1,0 +1,17 @@
+/** The Parley client SDK (browser-safe entry; Node adds `ws` and a file store in node.ts). */
+export { ParleyClient } from './client.js';
+export type { ClientEvents, ClientOptions, ConnectionState, PresenceEntry, TypingEntry } from './client.js';
+export { ConversationState } from './cache.js';
+export type { IngestResult, MemberReceipts, PersistedConversation } from './cache.js';
+export { Emitter } from './emitter.js';
+export type { Listener } from './emitter.js';
+export { ParleyError } from './errors.js';
+export { HttpApi } from './http.js';
+export type { AuthResult, FetchLike, PresenceInfo } from './http.js';
+export { IndexedDbStore } from './idb.js';
+export { Outbox, newClientId } from './outbox.js';
+export type { OutboxItem, OutboxState } from './outbox.js';
+export type { SocketFactory, SocketLike } from './socket.js';
+export { MemoryStore, ScopedStore } from './storage.js';
+export type { Json, KeyValueStore } from './storage.js';
+export type * from '../protocol/model.js';
