@@ -24,13 +24,13 @@ export class MessagingService {
   ) {}
 
   /** Idempotent on (conversation, sender, clientId): a retry returns the original message. */
-  async send(actorId: Id, conversationId: Id, clientId: string, body: string, replyTo?: Id): Promise<Message> {
+  async send(actorId: Id, conversationId: Id, clientId: string, body: string, replyTo?: Id): Promise<{ message: Message; created: boolean }> {
     this.checkBody(body);
     await this.membership.require(conversationId, actorId);
     const message = { id: this.ids.next(), clientId, body, ...(replyTo === undefined ? {} : { replyTo }) };
     const res = await this.append({ kind: 'message.created', conversationId, actorId, at: Date.now(), message });
-    if (res.status === 'appended' && res.event.kind === 'message.created') return res.event.message;
-    if (res.message) return res.message;
+    if (res.status === 'appended' && res.event.kind === 'message.created') return { message: res.event.message, created: true };
+    if (res.message) return { message: res.message, created: false };
     throw new Error('store returned no message for message.created');
   }
 

@@ -1,0 +1,57 @@
+/** Request schemas of the HTTP API (docs/protocol.md), shared by the server's validation and the SDK's types. */
+import { Type, type Static } from '@sinclair/typebox';
+
+const IdStr = Type.String({ minLength: 1, maxLength: 64 });
+const Limit = (max: number) => Type.Optional(Type.Integer({ minimum: 1, maximum: max }));
+
+export const RegisterBody = Type.Object({
+  username: Type.String({ maxLength: 64 }),
+  password: Type.String({ maxLength: 1024 }),
+  displayName: Type.Optional(Type.String({ maxLength: 256 })),
+});
+export const LoginBody = Type.Object({
+  username: Type.String({ maxLength: 64 }),
+  password: Type.String({ maxLength: 1024 }),
+  deviceName: Type.Optional(Type.String({ maxLength: 256 })),
+});
+export const RefreshBody = Type.Object({ refreshToken: Type.String({ minLength: 1, maxLength: 512 }) });
+
+export const UsersQuery = Type.Object({ q: Type.Optional(Type.String({ maxLength: 64 })), limit: Limit(100), after: Type.Optional(Type.String({ maxLength: 64 })) });
+export const IdParams = Type.Object({ id: IdStr });
+
+export const CreateConversationBody = Type.Union([
+  Type.Object({ kind: Type.Literal('direct'), members: Type.Array(IdStr, { minItems: 1, maxItems: 1 }) }),
+  Type.Object({ kind: Type.Literal('group'), title: Type.String({ maxLength: 1000 }), members: Type.Array(IdStr, { maxItems: 10_000 }) }),
+]);
+export const ListConversationsQuery = Type.Object({ after: Type.Optional(Type.String({ maxLength: 256 })), limit: Limit(200) });
+export const UpdateConversationBody = Type.Object({ title: Type.String({ maxLength: 1000 }) });
+export const AddMembersBody = Type.Object({ userIds: Type.Array(IdStr, { minItems: 1, maxItems: 10_000 }) });
+export const MemberParams = Type.Object({ id: IdStr, userId: IdStr });
+export const SetRoleBody = Type.Object({ role: Type.Union([Type.Literal('admin'), Type.Literal('member')]) });
+
+export const MessagesQuery = Type.Object({
+  before: Type.Optional(Type.Integer({ minimum: 1 })),
+  after: Type.Optional(Type.Integer({ minimum: 0 })),
+  limit: Limit(200),
+});
+export const EventsQuery = Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })), limit: Limit(1000) });
+export const SendBody = Type.Object({
+  clientId: Type.String({ minLength: 1, maxLength: 128 }),
+  body: Type.String(),
+  replyTo: Type.Optional(IdStr),
+});
+export const EditBody = Type.Object({ body: Type.String() });
+export const ReactBody = Type.Object({ reaction: Type.String({ minLength: 1, maxLength: 32 }) });
+export const ReactionParams = Type.Object({ id: IdStr, reaction: Type.String({ minLength: 1, maxLength: 32 }) });
+export const ReadBody = Type.Object({ seq: Type.Integer({ minimum: 0 }) });
+export const SessionParams = Type.Object({ deviceId: IdStr });
+export const PresenceQuery = Type.Object({ userIds: Type.String({ minLength: 1, maxLength: 10_000 }) });
+export const PollQuery = Type.Object({
+  cursor: Type.Optional(Type.Integer({ minimum: 0 })),
+  timeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 30_000 })),
+});
+
+export type RegisterBody = Static<typeof RegisterBody>;
+export type LoginBody = Static<typeof LoginBody>;
+export type CreateConversationBody = Static<typeof CreateConversationBody>;
+export type SendBody = Static<typeof SendBody>;

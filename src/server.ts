@@ -1,0 +1,96 @@
+/**
+ * Composition root: configuration → engines → core → transports. The one place
+ * that knows which engine sits behind each port.
+ */
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { defaultConfig, type Config } from './config.js';
+import { Core, type Engines } from './core/core.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { openSqliteStore } from './engines/sqlite/store.js';
+import { MemoryBus } from './engines/memory/bus.js';
+import { MemoryPresence } from './engines/memory/presence.js';
+import { MemoryLimiter } from './engines/memory/limiter.js';
+import { FrameHandler } from './transports/frame-handler.js';
+import { WsTransport } from './transports/ws/server.js';
+import { Mailboxes } from './transports/poll/mailboxes.js';
+import { buildHttpApp } from './transports/http/app.js';
+
+export interface ParleyServer {
+  readonly config: Config;
+  readonly url: string;
+  readonly wsUrl: string;
+  readonly port: number;
+  readonly log: Logger;
+  /** Graceful: refuse new work, close sockets with 4010, finish in-flight appends, release engines. */
+  close(): Promise<void>;
+}
+
+/** Time sockets get to go after the 4010 close before they are cut. */
+const DRAIN_GRACE_MS = 3000;
+
+function jwtSecret(config: Config): string {
+  if (config.jwtSecret) return config.jwtSecret;
+  const file = join(config.dataDir, 'jwt-secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, secret + '\n', { mode: 0o600 });
+  return secret;
+}
+
+function embeddedEngines(config: Config): Engines {
+  return {
+    store: openSqliteStore({ path: join(config.dataDir, 'parley.db'), synchronous: config.sqliteSynchronous }),
+    bus: new MemoryBus(),
+    presence: new MemoryPresence(),
+    limiter: new MemoryLimiter(),
+  };
+}
+
+export async function startServer(overrides: Partial<Config> = {}): Promise<ParleyServer> {
+  const config: Config = { ...defaultConfig(), ...overrides };
+  if (!config.nodeId) config.nodeId = `n${randomBytes(3).toString('hex')}`;
+  mkdirSync(config.dataDir, { recursive: true });
+  config.jwtSecret = jwtSecret(config);
+  const log = createLogger(config.logLevel, config.nodeId);
+
+  let ws: WsTransport | undefined;
+  let mailboxes: Mailboxes | undefined;
+  const metrics = new Metrics(() => (ws?.connectionCount ?? 0) + (mailboxes?.size ?? 0));
+  const core = new Core(embeddedEngines(config), config, log, metrics);
+  await core.start();
+
+  const frames = new FrameHandler(core);
+  ws = new WsTransport(core, frames);
+  mailboxes = new Mailboxes(core);
+  let draining = false;
+  const app = await buildHttpApp({
+    core,
+    frames,
+    mailboxes,
+    readiness: { draining: () => draining },
+  });
+  ws.attachTo(app.server);
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  log.info({ port, host: config.host, dataDir: config.dataDir }, 'parley listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      draining = true;
+      log.info('draining');
+      await ws.drain(DRAIN_GRACE_MS);
+      mailboxes.closeAll();
+      await app.close();
+      ws.close();
+      await core.close();
+      log.info('stopped');
+    })());
+
+  return { config, url: `http://${host}:${port}`, wsUrl: `ws://${host}:${port}/v1/ws`, port, log, close };
+}

@@ -1,0 +1,105 @@
+/**
+ * The Fastify app: errors in the protocol's shape, TypeBox validation (the same
+ * library that checks WebSocket frames), bearer auth, and the route modules.
+ * Built in a function so tests can `inject()` without a socket.
+ */
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { Value } from '@sinclair/typebox/value';
+import type { TSchema } from '@sinclair/typebox';
+import type { Core } from '../../core/core.js';
+import type { Principal } from '../../core/auth.js';
+import { ParleyError, toParleyError, unauthorized } from '../../core/errors.js';
+import { ERROR_STATUS, type ErrorBody } from '../../protocol/errors.js';
+import type { FrameHandler } from '../frame-handler.js';
+import type { Mailboxes } from '../poll/mailboxes.js';
+import { authRoutes } from './routes/auth.js';
+import { userRoutes } from './routes/users.js';
+import { conversationRoutes } from './routes/conversations.js';
+import { messageRoutes } from './routes/messages.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { pollRoutes } from './routes/poll.js';
+import { opsRoutes, type Readiness } from './routes/ops.js';
+import { webRoutes } from './routes/web.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+export interface HttpDeps {
+  core: Core;
+  frames: FrameHandler;
+  mailboxes: Mailboxes;
+  readiness: Readiness;
+}
+
+/** Request bodies above this are refused with 413 too_large. */
+export const BODY_LIMIT = 1024 * 1024;
+
+export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, return503OnClosing: true, forceCloseConnections: true });
+
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    const check = TypeCompiler.Compile(schema as TSchema);
+    // Query strings and path params arrive as strings; bodies must already have the right JSON types.
+    const convert = httpPart === 'querystring' || httpPart === 'params';
+    return (data: unknown) => {
+      const value = convert ? Value.Convert(schema as TSchema, data) : data;
+      if (check.Check(value)) return { value };
+      const e = check.Errors(value).First();
+      const where = e?.path ? e.path.slice(1).replace(/\//g, '.') : '';
+      return { error: new ParleyError('bad_request', `Invalid ${httpPart}${where ? ` field ${where}` : ''}: ${e?.message ?? 'invalid'}.`) };
+    };
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    let e: ParleyError;
+    const fe = err as { code?: string; statusCode?: number; validation?: unknown; message?: string };
+    if (err instanceof ParleyError) e = err;
+    else if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = new ParleyError('too_large', `The request body is larger than ${BODY_LIMIT} bytes.`);
+    else if (fe.code === 'FST_ERR_VALIDATION' && fe.message) e = new ParleyError('bad_request', fe.message.replace(/^body\//, ''));
+    else if (fe.statusCode === 415) e = new ParleyError('bad_request', 'The request body must be JSON (Content-Type: application/json).');
+    else if (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500) e = new ParleyError('bad_request', 'The request is malformed (invalid JSON or parameters).');
+    else {
+      e = toParleyError(err);
+      deps.core.log.error({ err, url: req.url }, 'request failed');
+    }
+    sendError(reply, e);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    sendError(reply, new ParleyError('not_found', `No route for ${req.method} ${req.url.split('?')[0]}.`));
+  });
+
+  app.decorateRequest('principal', null);
+
+  await app.register(opsRoutes, { core: deps.core, readiness: deps.readiness });
+  await app.register(authRoutes, { core: deps.core });
+  await app.register(userRoutes, { core: deps.core });
+  await app.register(conversationRoutes, { core: deps.core });
+  await app.register(messageRoutes, { core: deps.core });
+  await app.register(sessionRoutes, { core: deps.core });
+  await app.register(pollRoutes, { core: deps.core, frames: deps.frames, mailboxes: deps.mailboxes });
+  await app.register(webRoutes, { webDir: deps.core.config.webDir });
+  return app;
+}
+
+function sendError(reply: import('fastify').FastifyReply, e: ParleyError): void {
+  const body: ErrorBody = { error: { code: e.code, message: e.message } };
+  if (e.retryAfterMs !== undefined) {
+    body.error.retryAfterMs = e.retryAfterMs;
+    void reply.header('Retry-After', String(Math.ceil(e.retryAfterMs / 1000)));
+  }
+  void reply.code(ERROR_STATUS[e.code]).send(body);
+}
+
+/** The caller's principal; 401 without a valid bearer token. */
+export async function authenticate(core: Core, req: FastifyRequest): Promise<Principal> {
+  if (req.principal) return req.principal;
+  const h = req.headers.authorization;
+  if (!h || !h.startsWith('Bearer ')) throw unauthorized('Send an access token as "Authorization: Bearer <token>".');
+  req.principal = await core.auth.verify(h.slice(7).trim());
+  return req.principal;
+}
