@@ -1,0 +1,230 @@
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { ConnectionState, ConversationState, Id, ParleyClient, PresenceRequest } from '../../src/client/index.js';
+import { NewChatDialog, NewGroupDialog } from './dialogs.js';
+import { useClientVersion, useHash } from './hooks.js';
+import { LogOut, Plus, Search, Users, Wifi } from './icons.js';
+import { ConversationPane } from './conversation.js';
+import { Avatar } from './avatar.js';
+import { conversationTitle, displayName, listTime, peerOf } from './util.js';
+
+export function ChatScreen({ client }: { client: ParleyClient }) {
+  useClientVersion(client);
+  const hash = useHash();
+  const openId = /^#\/c\/(.+)$/.exec(hash)?.[1];
+  const [dialog, setDialog] = useState<'chat' | 'group' | undefined>();
+  const open = (id: Id | undefined): void => {
+    location.hash = id ? `#/c/${id}` : '';
+  };
+  const current = openId ? client.conversation(decodeURIComponent(openId)) : undefined;
+
+  return (
+    <div class={`shell ${current ? 'has-open' : ''}`}>
+      <Banner client={client} />
+      <div class="panes">
+        <Sidebar client={client} openId={current?.id} onOpen={open} onNew={setDialog} />
+        <main class="main" aria-label="Conversation">
+          {current ? (
+            <ConversationPane key={current.id} client={client} conv={current} onBack={() => open(undefined)} />
+          ) : (
+            <div class="empty-main">
+              <Users size={48} />
+              <h2>Welcome{client.user ? `, ${client.user.displayName || client.user.username}` : ''}</h2>
+              <p>Pick a conversation on the left, or start a new one.</p>
+              <div class="row">
+                <button class="btn primary" onClick={() => setDialog('chat')}>
+                  New chat
+                </button>
+                <button class="btn" onClick={() => setDialog('group')}>
+                  New group
+                </button>
+              </div>
+            </div>
+          )}
+        </main>
+      </div>
+      {dialog === 'chat' && <NewChatDialog client={client} onClose={() => setDialog(undefined)} onOpen={open} />}
+      {dialog === 'group' && <NewGroupDialog client={client} onClose={() => setDialog(undefined)} onOpen={open} />}
+    </div>
+  );
+}
+
+const BANNER: Record<ConnectionState, string> = {
+  online: '',
+  connecting: 'Connecting…',
+  reconnecting: 'Connection lost. Reconnecting…',
+  offline: 'You are offline.',
+};
+
+function Banner({ client }: { client: ParleyClient }) {
+  const state = client.state;
+  const queued = client.outbox().filter((i) => i.state !== 'failed').length;
+  // "Back online" shows for a moment after a reconnect, then the banner folds away.
+  const [flash, setFlash] = useState(false);
+  const prev = useRef(state);
+  useEffect(() => {
+    if (state === 'online' && prev.current !== 'online' && prev.current !== 'connecting') {
+      setFlash(true);
+      const t = setTimeout(() => setFlash(false), 2000);
+      prev.current = state;
+      return () => clearTimeout(t);
+    }
+    prev.current = state;
+    return undefined;
+  }, [state]);
+  const text = state === 'online' ? (flash ? 'Back online' : '') : BANNER[state];
+  return (
+    <div class={`banner banner-${state} ${text ? 'show' : ''}`} role="status" aria-live="polite" data-state={state}>
+      {text && (
+        <>
+          <Wifi size={16} />
+          <span>{text}</span>
+          {state !== 'online' && queued > 0 && (
+            <span class="banner-queued">
+              {queued} message{queued === 1 ? '' : 's'} will be sent when you are back.
+            </span>
+          )}
+          {state === 'reconnecting' && (
+            <button class="link banner-retry" onClick={() => client.reconnectNow()}>
+              Retry now
+            </button>
+          )}
+        </>
+      )}
+    </div>
+  );
+}
+
+function Sidebar({
+  client,
+  openId,
+  onOpen,
+  onNew,
+}: {
+  client: ParleyClient;
+  openId: Id | undefined;
+  onOpen: (id: Id) => void;
+  onNew: (d: 'chat' | 'group') => void;
+}) {
+  const [filter, setFilter] = useState('');
+  const listRef = useRef<HTMLUListElement>(null);
+  const all = client.conversations();
+  const list = useMemo(() => {
+    const f = filter.trim().toLowerCase();
+    return f ? all.filter((c) => conversationTitle(client, c).toLowerCase().includes(f)) : all;
+  }, [all, filter, client]);
+  const me = client.user;
+
+  // Arrow keys move between conversations, like a listbox.
+  const onKey = (e: KeyboardEvent): void => {
+    if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp' && e.key !== 'Home' && e.key !== 'End') return;
+    const items = [...(listRef.current?.querySelectorAll<HTMLElement>('.conv-item') ?? [])];
+    const i = items.indexOf(document.activeElement as HTMLElement);
+    const next = e.key === 'Home' ? 0 : e.key === 'End' ? items.length - 1 : e.key === 'ArrowDown' ? Math.min(items.length - 1, i + 1) : Math.max(0, i - 1);
+    items[next]?.focus();
+    e.preventDefault();
+  };
+
+  return (
+    <aside class="sidebar" aria-label="Conversations">
+      <header class="side-head">
+        {me && <Avatar client={client} userId={me.id} name={me.displayName || me.username} size={36} showPresence={false} />}
+        <div class="me">
+          <strong>{me ? me.displayName || me.username : ''}</strong>
+          <StatusPicker client={client} />
+        </div>
+        <button class="icon-btn" aria-label="New chat" title="New chat" onClick={() => onNew('chat')}>
+          <Plus />
+        </button>
+        <button class="icon-btn" aria-label="New group" title="New group" onClick={() => onNew('group')}>
+          <Users />
+        </button>
+        <button class="icon-btn" aria-label="Sign out" title="Sign out" onClick={() => void client.logout()}>
+          <LogOut />
+        </button>
+      </header>
+      <div class="side-search">
+        <Search size={16} />
+        <input type="search" placeholder="Search conversations" aria-label="Search conversations" value={filter} onInput={(e) => setFilter(e.currentTarget.value)} />
+      </div>
+      {list.length === 0 ? (
+        <p class="side-empty">{filter ? 'No conversation matches.' : 'No conversations yet. Start one with the + button.'}</p>
+      ) : (
+        <ul class="conv-list" ref={listRef} onKeyDown={onKey} aria-label="Conversation list">
+          {list.map((c) => (
+            <ConversationItem key={c.id} client={client} conv={c} active={c.id === openId} onOpen={onOpen} />
+          ))}
+        </ul>
+      )}
+    </aside>
+  );
+}
+
+function StatusPicker({ client }: { client: ParleyClient }) {
+  const [status, setStatus] = useState<PresenceRequest>(client.status);
+  return (
+    <select
+      class={`status-select status-${status}`}
+      aria-label="Your status"
+      value={status}
+      onChange={(e) => {
+        const s = e.currentTarget.value as PresenceRequest;
+        setStatus(s);
+        client.setStatus(s);
+      }}
+    >
+      <option value="online">● Online</option>
+      <option value="away">● Away</option>
+      <option value="busy">● Busy</option>
+      <option value="invisible">○ Invisible</option>
+    </select>
+  );
+}
+
+function ConversationItem({ client, conv, active, onOpen }: { client: ParleyClient; conv: ConversationState; active: boolean; onOpen: (id: Id) => void }) {
+  const title = conversationTitle(client, conv);
+  const peer = peerOf(client, conv);
+  const last = conv.lastMessage();
+  const queued = client.outbox(conv.id);
+  const typing = client.typingUsers(conv.id);
+  const me = client.user?.id;
+  let preview: string;
+  if (typing.length) preview = conv.conversation.kind === 'group' ? `${displayName(client, typing[0] as Id)} is typing…` : 'typing…';
+  else if (queued.length) preview = `Queued: ${queued[queued.length - 1]?.body ?? ''}`;
+  else if (last) {
+    const who = last.senderId === me ? 'You: ' : conv.conversation.kind === 'group' ? `${displayName(client, last.senderId)}: ` : '';
+    preview = who + last.body;
+  } else preview = conv.conversation.kind === 'group' ? `${conv.conversation.members.length} members` : 'No messages yet';
+  const when = last?.createdAt ?? conv.conversation.updatedAt;
+  const unread = conv.unread;
+  return (
+    <li>
+      <button
+        class={`conv-item ${active ? 'active' : ''} ${unread ? 'unread' : ''}`}
+        aria-current={active ? 'true' : undefined}
+        aria-label={`${title}${unread ? `, ${unread} unread` : ''}`}
+        onClick={() => onOpen(conv.id)}
+        data-conversation={conv.id}
+      >
+        {conv.conversation.kind === 'group' ? (
+          <Avatar client={client} userId={conv.id} name={title} group />
+        ) : (
+          <Avatar client={client} userId={peer ?? conv.id} name={title} showPresence={peer !== me} />
+        )}
+        <span class="conv-text">
+          <span class="conv-top">
+            <span class="conv-title">{title}</span>
+            <span class="conv-time">{listTime(when)}</span>
+          </span>
+          <span class="conv-bottom">
+            <span class={`conv-preview ${typing.length ? 'typing' : ''}`}>{preview}</span>
+            {unread > 0 && (
+              <span class="badge" aria-hidden="true">
+                {unread > 99 ? '99+' : unread}
+              </span>
+            )}
+          </span>
+        </span>
+      </button>
+    </li>
+  );
+}

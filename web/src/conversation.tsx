@@ -1,0 +1,544 @@
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import type { ConversationState, Id, Message, OutboxItem, ParleyClient } from '../../src/client/index.js';
+import { ParleyError } from '../../src/client/index.js';
+import { Avatar } from './avatar.js';
+import { AddMembersDialog, ConfirmDialog } from './dialogs.js';
+import { Alert, Back, Check, Clock, Close, DoubleCheck, Pencil, Reply, Send, Smile, Trash, UserPlus } from './icons.js';
+import { QUICK_REACTIONS, conversationTitle, dayLabel, displayName, peerOf, presenceText, sameDay, timeOf } from './util.js';
+
+const MAX_BODY = 4000;
+
+export function ConversationPane({ client, conv, onBack }: { client: ParleyClient; conv: ConversationState; onBack: () => void }) {
+  const [replyTo, setReplyTo] = useState<Message | undefined>();
+  const [editing, setEditing] = useState<Message | undefined>();
+  const [adding, setAdding] = useState(false);
+  const [deleting, setDeleting] = useState<Message | undefined>();
+  const [notice, setNotice] = useState('');
+  const composerRef = useRef<HTMLTextAreaElement>(null);
+
+  useEffect(() => {
+    void client.loadLatest(conv.id);
+  }, [client, conv.id]);
+
+  useEffect(() => {
+    const off = client.on('error', (e) => setNotice(e.message));
+    return off;
+  }, [client]);
+
+  const title = conversationTitle(client, conv);
+  const peer = peerOf(client, conv);
+  const me = client.user?.id;
+  const typing = client.typingUsers(conv.id);
+  const isGroup = conv.conversation.kind === 'group';
+  const myRole = conv.conversation.members.find((m) => m.userId === me)?.role;
+  let subtitle: string;
+  if (typing.length) {
+    subtitle = isGroup ? `${typing.map((u) => displayName(client, u)).join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : 'typing…';
+  } else if (isGroup) {
+    subtitle = conv.conversation.members.map((m) => (m.userId === me ? 'You' : displayName(client, m.userId))).join(', ');
+  } else subtitle = peer && peer !== me ? presenceText(client.presenceOf(peer)) : 'Notes to self';
+
+  const startEdit = useCallback((m: Message) => {
+    setReplyTo(undefined);
+    setEditing(m);
+    composerRef.current?.focus();
+  }, []);
+  const startReply = useCallback((m: Message) => {
+    setEditing(undefined);
+    setReplyTo(m);
+    composerRef.current?.focus();
+  }, []);
+
+  return (
+    <section class="conversation" aria-label={title}>
+      <header class="conv-head">
+        <button class="icon-btn back" aria-label="Back to conversations" onClick={onBack}>
+          <Back />
+        </button>
+        {isGroup ? <Avatar client={client} userId={conv.id} name={title} size={40} group /> : <Avatar client={client} userId={peer ?? conv.id} name={title} size={40} showPresence={peer !== me} />}
+        <div class="conv-head-text">
+          <h2>{title}</h2>
+          <p class={typing.length ? 'typing' : ''} aria-live="polite" data-testid="conv-subtitle">
+            {subtitle}
+          </p>
+        </div>
+        {isGroup && (myRole === 'owner' || myRole === 'admin') && (
+          <button class="icon-btn" aria-label="Add members" title="Add members" onClick={() => setAdding(true)}>
+            <UserPlus />
+          </button>
+        )}
+      </header>
+      <Timeline client={client} conv={conv} onReply={startReply} onEdit={startEdit} onDelete={setDeleting} />
+      {typing.length > 0 && (
+        <div class="typing-row" aria-hidden="true">
+          <span class="typing-dots">
+            <i />
+            <i />
+            <i />
+          </span>
+          {isGroup ? `${displayName(client, typing[0] as Id)} is typing` : `${title} is typing`}
+        </div>
+      )}
+      {notice && (
+        <div class="notice" role="alert">
+          <span>{notice}</span>
+          <button class="icon-btn small" aria-label="Dismiss" onClick={() => setNotice('')}>
+            <Close size={16} />
+          </button>
+        </div>
+      )}
+      <Composer
+        client={client}
+        conv={conv}
+        inputRef={composerRef}
+        replyTo={replyTo}
+        editing={editing}
+        onCancel={() => {
+          setReplyTo(undefined);
+          setEditing(undefined);
+        }}
+        onEditLast={() => {
+          const mine = [...conv.messages].reverse().find((m) => m.senderId === me && !m.deletedAt);
+          if (mine) startEdit(mine);
+        }}
+        onError={setNotice}
+      />
+      {adding && <AddMembersDialog client={client} conv={conv} onClose={() => setAdding(false)} />}
+      {deleting && (
+        <ConfirmDialog
+          title="Delete message?"
+          text="It will be removed for everyone in this conversation."
+          confirm="Delete"
+          onClose={() => setDeleting(undefined)}
+          onConfirm={async () => {
+            const m = deleting;
+            setDeleting(undefined);
+            try {
+              await client.deleteMessage(m.id);
+            } catch (e) {
+              setNotice(e instanceof ParleyError ? e.message : 'Could not delete the message.');
+            }
+          }}
+        />
+      )}
+    </section>
+  );
+}
+
+type Row =
+  | { kind: 'day'; key: string; at: number }
+  | { kind: 'msg'; key: string; m: Message; first: boolean }
+  | { kind: 'out'; key: string; item: OutboxItem; first: boolean };
+
+function Timeline({
+  client,
+  conv,
+  onReply,
+  onEdit,
+  onDelete,
+}: {
+  client: ParleyClient;
+  conv: ConversationState;
+  onReply: (m: Message) => void;
+  onEdit: (m: Message) => void;
+  onDelete: (m: Message) => void;
+}) {
+  const ref = useRef<HTMLDivElement>(null);
+  const stick = useRef(true);
+  const restoreFrom = useRef<number | undefined>(undefined);
+  const [loadingOlder, setLoadingOlder] = useState(false);
+  const me = client.user?.id;
+  const outbox = client.outbox(conv.id);
+  const messages = conv.messages;
+
+  const rows: Row[] = [];
+  let prevAt: number | undefined;
+  let prevSender: Id | undefined;
+  for (const m of messages) {
+    if (prevAt === undefined || !sameDay(prevAt, m.createdAt)) {
+      rows.push({ kind: 'day', key: `d${m.createdAt}`, at: m.createdAt });
+      prevSender = undefined;
+    }
+    const first = prevSender !== m.senderId || (prevAt !== undefined && m.createdAt - prevAt > 5 * 60_000);
+    rows.push({ kind: 'msg', key: m.id, m, first });
+    prevAt = m.createdAt;
+    prevSender = m.senderId;
+  }
+  for (const item of outbox) {
+    if (prevAt === undefined || !sameDay(prevAt, item.createdAt)) rows.push({ kind: 'day', key: `d${item.createdAt}`, at: item.createdAt });
+    rows.push({ kind: 'out', key: `o${item.clientId}`, item, first: prevSender !== me });
+    prevAt = item.createdAt;
+    prevSender = me;
+  }
+
+  const markReadIfVisible = useCallback(() => {
+    const el = ref.current;
+    if (!el || document.visibilityState !== 'visible') return;
+    if (el.scrollHeight - el.scrollTop - el.clientHeight < 80) client.markRead(conv.id);
+  }, [client, conv.id]);
+
+  const loadOlder = useCallback(async () => {
+    const el = ref.current;
+    if (!el || loadingOlder || !conv.hasMoreBefore || !conv.loaded) return;
+    setLoadingOlder(true);
+    restoreFrom.current = el.scrollHeight - el.scrollTop;
+    try {
+      await client.loadOlder(conv.id);
+    } catch {
+      restoreFrom.current = undefined;
+    } finally {
+      setLoadingOlder(false);
+    }
+  }, [client, conv, loadingOlder]);
+
+  const onScroll = (): void => {
+    const el = ref.current;
+    if (!el) return;
+    stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    if (el.scrollTop < 120) void loadOlder();
+    markReadIfVisible();
+  };
+
+  // Keep the view where the reader is: at the bottom for new messages, in place when older ones arrive above.
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    if (restoreFrom.current !== undefined) {
+      el.scrollTop = el.scrollHeight - restoreFrom.current;
+      restoreFrom.current = undefined;
+    } else if (stick.current) el.scrollTop = el.scrollHeight;
+  });
+
+  useEffect(() => {
+    markReadIfVisible();
+    // A short timeline may not fill the view; then there is no scroll to trigger older pages.
+    const el = ref.current;
+    if (el && el.scrollHeight <= el.clientHeight && conv.hasMoreBefore && conv.loaded) void loadOlder();
+  });
+
+  useEffect(() => {
+    const on = (): void => markReadIfVisible();
+    document.addEventListener('visibilitychange', on);
+    return () => document.removeEventListener('visibilitychange', on);
+  }, [markReadIfVisible]);
+
+  const isGroup = conv.conversation.kind === 'group';
+  return (
+    <div class="timeline" ref={ref} onScroll={onScroll} role="log" aria-label="Messages" aria-live="polite" tabIndex={0}>
+      <div class="timeline-inner">
+        {conv.hasMoreBefore && conv.loaded ? (
+          <div class="history-note">{loadingOlder ? 'Loading older messages…' : ''}</div>
+        ) : conv.loaded || messages.length > 0 ? (
+          <div class="history-note start">This is the start of the conversation.</div>
+        ) : (
+          <div class="history-note">Loading…</div>
+        )}
+        {rows.map((r) => {
+          if (r.kind === 'day')
+            return (
+              <div class="day-sep" key={r.key} role="separator">
+                <span>{dayLabel(r.at)}</span>
+              </div>
+            );
+          if (r.kind === 'msg')
+            return (
+              <MessageRow key={r.key} client={client} conv={conv} m={r.m} mine={r.m.senderId === me} first={r.first} showName={isGroup} onReply={onReply} onEdit={onEdit} onDelete={onDelete} />
+            );
+          return <QueuedRow key={r.key} client={client} item={r.item} first={r.first} conv={conv} />;
+        })}
+      </div>
+    </div>
+  );
+}
+
+function Ticks({ state }: { state: 'queued' | 'sending' | 'failed' | 'sent' | 'delivered' | 'read' }) {
+  const label = { queued: 'Queued', sending: 'Sending', failed: 'Not sent', sent: 'Sent', delivered: 'Delivered', read: 'Read' }[state];
+  return (
+    <span class={`ticks ticks-${state}`} title={label} aria-label={label} role="img" data-tick={state}>
+      {state === 'queued' || state === 'sending' ? <Clock size={14} /> : state === 'failed' ? <Alert size={14} /> : state === 'sent' ? <Check size={15} /> : <DoubleCheck size={16} />}
+    </span>
+  );
+}
+
+function ReplyQuote({ client, conv, id }: { client: ParleyClient; conv: ConversationState; id: Id }) {
+  const target = conv.message(id);
+  return (
+    <div class="quote">
+      <strong>{target ? displayName(client, target.senderId) : 'Reply'}</strong>
+      <span>{target ? (target.deletedAt ? 'Message deleted' : target.body) : 'An earlier message'}</span>
+    </div>
+  );
+}
+
+function MessageRow({
+  client,
+  conv,
+  m,
+  mine,
+  first,
+  showName,
+  onReply,
+  onEdit,
+  onDelete,
+}: {
+  client: ParleyClient;
+  conv: ConversationState;
+  m: Message;
+  mine: boolean;
+  first: boolean;
+  showName: boolean;
+  onReply: (m: Message) => void;
+  onEdit: (m: Message) => void;
+  onDelete: (m: Message) => void;
+}) {
+  const [picker, setPicker] = useState(false);
+  const me = client.user?.id;
+  const deleted = !!m.deletedAt;
+  const name = displayName(client, m.senderId);
+  const react = (r: string): void => {
+    setPicker(false);
+    void client.toggleReaction(m, r).catch(() => undefined);
+  };
+  const onKey = (e: KeyboardEvent): void => {
+    if (e.target !== e.currentTarget) return;
+    if (e.key === 'r') onReply(m);
+    else if (e.key === 'e' && mine && !deleted) onEdit(m);
+    else if (e.key === 'Delete' && mine && !deleted) onDelete(m);
+    else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      const sib = (e.key === 'ArrowDown' ? nextMsg : prevMsg)(e.currentTarget as HTMLElement);
+      sib?.focus();
+      e.preventDefault();
+    } else return;
+  };
+  return (
+    <div
+      class={`msg ${mine ? 'mine' : 'theirs'} ${first ? 'first' : ''} ${deleted ? 'deleted' : ''}`}
+      tabIndex={0}
+      data-seq={m.seq}
+      data-message-id={m.id}
+      aria-label={`${mine ? 'You' : name}, ${timeOf(m.createdAt)}`}
+      onKeyDown={onKey}
+    >
+      {!mine && showName && first && <div class="msg-name" style={{ color: 'var(--accent)' }}>{name}</div>}
+      <div class="bubble">
+        {m.replyTo && !deleted && <ReplyQuote client={client} conv={conv} id={m.replyTo} />}
+        {deleted ? <p class="body muted">This message was deleted</p> : <p class="body">{m.body}</p>}
+        <span class="meta">
+          {m.editedAt && !deleted && <span class="edited">edited</span>}
+          <time dateTime={new Date(m.createdAt).toISOString()}>{timeOf(m.createdAt)}</time>
+          {mine && !deleted && <Ticks state={client.tick(m)} />}
+        </span>
+      </div>
+      {m.reactions && Object.keys(m.reactions).length > 0 && (
+        <div class="reactions">
+          {Object.entries(m.reactions).map(([r, users]) => (
+            <button
+              key={r}
+              class={`reaction ${me && users.includes(me) ? 'mine' : ''}`}
+              aria-pressed={!!me && users.includes(me)}
+              aria-label={`${r} ${users.length}: ${users.map((u) => displayName(client, u)).join(', ')}`}
+              title={users.map((u) => displayName(client, u)).join(', ')}
+              onClick={() => react(r)}
+            >
+              <span>{r}</span> <span class="count">{users.length}</span>
+            </button>
+          ))}
+        </div>
+      )}
+      {!deleted && (
+        <div class="msg-actions" role="toolbar" aria-label="Message actions">
+          <button class="icon-btn small" aria-label="React" aria-expanded={picker} onClick={() => setPicker(!picker)}>
+            <Smile size={16} />
+          </button>
+          <button class="icon-btn small" aria-label="Reply" onClick={() => onReply(m)}>
+            <Reply size={16} />
+          </button>
+          {mine && (
+            <button class="icon-btn small" aria-label="Edit" onClick={() => onEdit(m)}>
+              <Pencil size={16} />
+            </button>
+          )}
+          {mine && (
+            <button class="icon-btn small" aria-label="Delete" onClick={() => onDelete(m)}>
+              <Trash size={16} />
+            </button>
+          )}
+          {picker && (
+            <div class="picker" role="menu" aria-label="Pick a reaction">
+              {QUICK_REACTIONS.map((r) => (
+                <button key={r} role="menuitem" class="picker-item" aria-label={`React with ${r}`} onClick={() => react(r)}>
+                  {r}
+                </button>
+              ))}
+            </div>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function nextMsg(el: HTMLElement): HTMLElement | null {
+  let n = el.nextElementSibling;
+  while (n && !n.classList.contains('msg')) n = n.nextElementSibling;
+  return n as HTMLElement | null;
+}
+function prevMsg(el: HTMLElement): HTMLElement | null {
+  let n = el.previousElementSibling;
+  while (n && !n.classList.contains('msg')) n = n.previousElementSibling;
+  return n as HTMLElement | null;
+}
+
+function QueuedRow({ client, item, first, conv }: { client: ParleyClient; item: OutboxItem; first: boolean; conv: ConversationState }) {
+  return (
+    <div class={`msg mine queued ${first ? 'first' : ''} ${item.state === 'failed' ? 'failed' : ''}`} data-client-id={item.clientId} data-outbox={item.state}>
+      <div class="bubble">
+        {item.replyTo && <ReplyQuote client={client} conv={conv} id={item.replyTo} />}
+        <p class="body">{item.body}</p>
+        <span class="meta">
+          <span class="queued-label">{item.state === 'failed' ? 'Not sent' : client.state === 'online' ? 'Sending…' : 'Queued'}</span>
+          <time dateTime={new Date(item.createdAt).toISOString()}>{timeOf(item.createdAt)}</time>
+          <Ticks state={item.state} />
+        </span>
+      </div>
+      {item.state === 'failed' && (
+        <div class="failed-row">
+          <span>{item.error || 'The server refused this message.'}</span>
+          <button class="link" onClick={() => void client.retry(item.clientId)}>
+            Retry
+          </button>
+          <button class="link" onClick={() => void client.discard(item.clientId)}>
+            Discard
+          </button>
+        </div>
+      )}
+    </div>
+  );
+}
+
+function Composer({
+  client,
+  conv,
+  inputRef,
+  replyTo,
+  editing,
+  onCancel,
+  onEditLast,
+  onError,
+}: {
+  client: ParleyClient;
+  conv: ConversationState;
+  inputRef: { current: HTMLTextAreaElement | null };
+  replyTo: Message | undefined;
+  editing: Message | undefined;
+  onCancel: () => void;
+  onEditLast: () => void;
+  onError: (text: string) => void;
+}) {
+  // A draft per conversation survives switching back and forth.
+  const [text, setText] = useState(() => drafts.get(conv.id) ?? '');
+  useEffect(() => {
+    if (editing) setText(editing.body);
+  }, [editing]);
+  useEffect(() => {
+    inputRef.current?.focus();
+  }, [conv.id, inputRef]);
+  useLayoutEffect(() => {
+    const el = inputRef.current;
+    if (!el) return;
+    el.style.height = 'auto';
+    el.style.height = `${Math.min(el.scrollHeight, 160)}px`;
+  }, [text, inputRef]);
+
+  const tooLong = text.length > MAX_BODY;
+  const submit = async (): Promise<void> => {
+    const body = text.trim();
+    if (!body || tooLong) return;
+    setText('');
+    drafts.delete(conv.id);
+    if (editing) {
+      onCancel();
+      if (body === editing.body) return;
+      try {
+        await client.edit(editing.id, body);
+      } catch (e) {
+        onError(e instanceof ParleyError ? e.message : 'Could not edit the message.');
+      }
+      return;
+    }
+    const reply = replyTo?.id;
+    onCancel();
+    await client.send(conv.id, body, reply ? { replyTo: reply } : {});
+  };
+
+  const onKey = (e: KeyboardEvent): void => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      void submit();
+    } else if (e.key === 'Escape' && (replyTo || editing)) {
+      e.preventDefault();
+      if (editing) setText('');
+      onCancel();
+    } else if (e.key === 'ArrowUp' && !text) {
+      e.preventDefault();
+      onEditLast();
+    }
+  };
+
+  return (
+    <form
+      class="composer"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void submit();
+      }}
+    >
+      {(replyTo || editing) && (
+        <div class="composer-context">
+          <div class="quote">
+            <strong>{editing ? 'Editing message' : `Replying to ${displayName(client, (replyTo as Message).senderId)}`}</strong>
+            <span>{(editing ?? replyTo)?.body}</span>
+          </div>
+          <button
+            type="button"
+            class="icon-btn small"
+            aria-label={editing ? 'Cancel editing' : 'Cancel reply'}
+            onClick={() => {
+              if (editing) setText('');
+              onCancel();
+            }}
+          >
+            <Close size={16} />
+          </button>
+        </div>
+      )}
+      <div class="composer-row">
+        <textarea
+          ref={inputRef}
+          rows={1}
+          placeholder={client.state === 'online' ? 'Write a message' : 'Write a message (it will be sent when you are back online)'}
+          aria-label="Message"
+          value={text}
+          onInput={(e) => {
+            const v = e.currentTarget.value;
+            setText(v);
+            drafts.set(conv.id, v);
+            if (v && !editing) client.typing(conv.id);
+          }}
+          onKeyDown={onKey}
+          onBlur={() => client.stopTyping(conv.id)}
+        />
+        <button class="send-btn" type="submit" aria-label={editing ? 'Save edit' : 'Send'} disabled={!text.trim() || tooLong}>
+          {editing ? <Check /> : <Send />}
+        </button>
+      </div>
+      {text.length > MAX_BODY - 500 && (
+        <div class={`counter ${tooLong ? 'over' : ''}`} aria-live="polite">
+          {text.length} / {MAX_BODY}
+        </div>
+      )}
+    </form>
+  );
+}
+
+const drafts = new Map<Id, string>();

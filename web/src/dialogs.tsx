@@ -1,0 +1,246 @@
+import type { ComponentChildren } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { ConversationState, Id, ParleyClient, User } from '../../src/client/index.js';
+import { ParleyError } from '../../src/client/index.js';
+import { Avatar } from './avatar.js';
+import { Close, Search } from './icons.js';
+
+function Dialog({ title, onClose, children }: { title: string; onClose: () => void; children: ComponentChildren }) {
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const prev = document.activeElement as HTMLElement | null;
+    const first = ref.current?.querySelector<HTMLElement>('input, button:not(.dialog-close), textarea, select');
+    first?.focus();
+    return () => prev?.focus();
+  }, []);
+  const onKey = (e: KeyboardEvent): void => {
+    if (e.key === 'Escape') {
+      e.stopPropagation();
+      onClose();
+    } else if (e.key === 'Tab') {
+      // Keep focus inside the dialog while it is open.
+      const items = [...(ref.current?.querySelectorAll<HTMLElement>('input, button, textarea, select, [tabindex="0"]') ?? [])].filter((x) => !x.hasAttribute('disabled'));
+      const first = items[0];
+      const last = items[items.length - 1];
+      if (e.shiftKey && document.activeElement === first) {
+        last?.focus();
+        e.preventDefault();
+      } else if (!e.shiftKey && document.activeElement === last) {
+        first?.focus();
+        e.preventDefault();
+      }
+    }
+  };
+  return (
+    <div class="overlay" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
+      <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="dialog-title" ref={ref} onKeyDown={onKey}>
+        <header class="dialog-head">
+          <h2 id="dialog-title">{title}</h2>
+          <button class="icon-btn dialog-close" aria-label="Close" onClick={onClose}>
+            <Close />
+          </button>
+        </header>
+        {children}
+      </div>
+    </div>
+  );
+}
+
+/** Searches users by username prefix as one types (GET /v1/users?q=). */
+function useUserSearch(client: ParleyClient, q: string): { users: User[]; busy: boolean; error: string } {
+  const [users, setUsers] = useState<User[]>([]);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  useEffect(() => {
+    const query = q.trim().toLowerCase();
+    if (!query) {
+      setUsers([]);
+      return;
+    }
+    let live = true;
+    setBusy(true);
+    const t = setTimeout(() => {
+      client
+        .searchUsers(query)
+        .then((u) => {
+          if (!live) return;
+          setUsers(u.filter((x) => x.id !== client.user?.id));
+          setError('');
+        })
+        .catch((e) => live && setError(e instanceof ParleyError ? e.message : 'Search failed.'))
+        .finally(() => live && setBusy(false));
+    }, 150);
+    return () => {
+      live = false;
+      clearTimeout(t);
+    };
+  }, [client, q]);
+  return { users, busy, error };
+}
+
+function UserResults({ client, users, onPick, picked }: { client: ParleyClient; users: User[]; onPick: (u: User) => void; picked?: Set<Id> }) {
+  return (
+    <ul class="user-results" aria-label="People">
+      {users.map((u) => (
+        <li key={u.id}>
+          <button class={`user-item ${picked?.has(u.id) ? 'picked' : ''}`} onClick={() => onPick(u)} aria-pressed={picked ? picked.has(u.id) : undefined} data-username={u.username}>
+            <Avatar client={client} userId={u.id} name={u.displayName || u.username} size={36} showPresence={false} />
+            <span class="user-text">
+              <strong>{u.displayName || u.username}</strong>
+              <span>@{u.username}</span>
+            </span>
+          </button>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+export function NewChatDialog({ client, onClose, onOpen }: { client: ParleyClient; onClose: () => void; onOpen: (id: Id) => void }) {
+  const [q, setQ] = useState('');
+  const { users, busy, error } = useUserSearch(client, q);
+  const [err, setErr] = useState('');
+  const pick = async (u: User): Promise<void> => {
+    try {
+      const c = await client.startDirect(u.id);
+      onClose();
+      onOpen(c.id);
+    } catch (e) {
+      setErr(e instanceof ParleyError ? e.message : 'Could not start the chat.');
+    }
+  };
+  return (
+    <Dialog title="New chat" onClose={onClose}>
+      <label class="field search-field">
+        <Search size={16} />
+        <input placeholder="Find people by username" aria-label="Username" value={q} onInput={(e) => setQ(e.currentTarget.value)} autoCapitalize="none" spellcheck={false} />
+      </label>
+      <UserResults client={client} users={users} onPick={(u) => void pick(u)} />
+      {q.trim() && !busy && users.length === 0 && !error && <p class="hint">Nobody with a username starting with “{q.trim()}”.</p>}
+      {(error || err) && (
+        <p class="form-error" role="alert">
+          {error || err}
+        </p>
+      )}
+    </Dialog>
+  );
+}
+
+function MemberPicker({ client, picked, setPicked }: { client: ParleyClient; picked: Map<Id, User>; setPicked: (m: Map<Id, User>) => void }) {
+  const [q, setQ] = useState('');
+  const { users } = useUserSearch(client, q);
+  const toggle = (u: User): void => {
+    const next = new Map(picked);
+    if (next.has(u.id)) next.delete(u.id);
+    else next.set(u.id, u);
+    setPicked(next);
+  };
+  return (
+    <>
+      {picked.size > 0 && (
+        <ul class="chips" aria-label="Selected people">
+          {[...picked.values()].map((u) => (
+            <li key={u.id} class="chip">
+              {u.displayName || u.username}
+              <button type="button" aria-label={`Remove ${u.displayName || u.username}`} onClick={() => toggle(u)}>
+                <Close size={12} />
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      <label class="field search-field">
+        <Search size={16} />
+        <input placeholder="Add people by username" aria-label="Add people by username" value={q} onInput={(e) => setQ(e.currentTarget.value)} autoCapitalize="none" spellcheck={false} />
+      </label>
+      <UserResults client={client} users={users} onPick={toggle} picked={new Set(picked.keys())} />
+    </>
+  );
+}
+
+export function NewGroupDialog({ client, onClose, onOpen }: { client: ParleyClient; onClose: () => void; onOpen: (id: Id) => void }) {
+  const [title, setTitle] = useState('');
+  const [picked, setPicked] = useState(new Map<Id, User>());
+  const [err, setErr] = useState('');
+  const [busy, setBusy] = useState(false);
+  const create = async (e: Event): Promise<void> => {
+    e.preventDefault();
+    if (!title.trim()) return;
+    setBusy(true);
+    try {
+      const c = await client.createGroup(title.trim(), [...picked.keys()]);
+      onClose();
+      onOpen(c.id);
+    } catch (e2) {
+      setErr(e2 instanceof ParleyError ? e2.message : 'Could not create the group.');
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog title="New group" onClose={onClose}>
+      <form onSubmit={create} class="stack">
+        <label class="field">
+          <span>Group name</span>
+          <input required maxLength={100} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
+        </label>
+        <MemberPicker client={client} picked={picked} setPicked={setPicked} />
+        {err && (
+          <p class="form-error" role="alert">
+            {err}
+          </p>
+        )}
+        <button class="btn primary wide" type="submit" disabled={busy || !title.trim()}>
+          Create group{picked.size ? ` with ${picked.size} ${picked.size === 1 ? 'person' : 'people'}` : ''}
+        </button>
+      </form>
+    </Dialog>
+  );
+}
+
+export function AddMembersDialog({ client, conv, onClose }: { client: ParleyClient; conv: ConversationState; onClose: () => void }) {
+  const [picked, setPicked] = useState(new Map<Id, User>());
+  const [err, setErr] = useState('');
+  const existing = new Set(conv.conversation.members.map((m) => m.userId));
+  const add = async (e: Event): Promise<void> => {
+    e.preventDefault();
+    const ids = [...picked.keys()].filter((id) => !existing.has(id));
+    if (!ids.length) return;
+    try {
+      await client.addMembers(conv.id, ids);
+      onClose();
+    } catch (e2) {
+      setErr(e2 instanceof ParleyError ? e2.message : 'Could not add members.');
+    }
+  };
+  return (
+    <Dialog title="Add members" onClose={onClose}>
+      <form onSubmit={add} class="stack">
+        <MemberPicker client={client} picked={picked} setPicked={setPicked} />
+        {err && (
+          <p class="form-error" role="alert">
+            {err}
+          </p>
+        )}
+        <button class="btn primary wide" type="submit" disabled={picked.size === 0}>
+          Add
+        </button>
+      </form>
+    </Dialog>
+  );
+}
+
+export function ConfirmDialog({ title, text, confirm, onClose, onConfirm }: { title: string; text: string; confirm: string; onClose: () => void; onConfirm: () => void }) {
+  return (
+    <Dialog title={title} onClose={onClose}>
+      <p class="dialog-text">{text}</p>
+      <div class="row end">
+        <button class="btn" onClick={onClose}>
+          Cancel
+        </button>
+        <button class="btn danger" onClick={onConfirm}>
+          {confirm}
+        </button>
+      </div>
+    </Dialog>
+  );
+}

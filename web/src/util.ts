@@ -1,0 +1,81 @@
+import type { ConversationState, Id, ParleyClient, PresenceEntry } from '../../src/client/index.js';
+
+export function displayName(client: ParleyClient, userId: Id): string {
+  if (userId === client.user?.id) return client.user.displayName || client.user.username;
+  const u = client.userById(userId);
+  return u ? u.displayName || u.username : 'Someone';
+}
+
+/** The other member of a direct chat (ourselves for a chat with oneself). */
+export function peerOf(client: ParleyClient, c: ConversationState): Id | undefined {
+  if (c.conversation.kind !== 'direct') return undefined;
+  const me = client.user?.id;
+  return c.conversation.members.find((m) => m.userId !== me)?.userId ?? me;
+}
+
+export function conversationTitle(client: ParleyClient, c: ConversationState): string {
+  if (c.conversation.kind === 'group') return c.conversation.title || 'Untitled group';
+  const peer = peerOf(client, c);
+  return peer ? displayName(client, peer) : 'Direct chat';
+}
+
+const PALETTE = ['#4f6bed', '#d1456c', '#1f9d8b', '#c7772b', '#7b52c9', '#2f8fd8', '#3c9a47', '#b8509e'];
+
+export function colorFor(seed: string): string {
+  let h = 0;
+  for (let i = 0; i < seed.length; i++) h = (h * 31 + seed.charCodeAt(i)) >>> 0;
+  return PALETTE[h % PALETTE.length] as string;
+}
+
+export function initials(name: string): string {
+  const parts = name.trim().split(/\s+/).filter(Boolean);
+  const s = parts.length > 1 ? (parts[0]?.[0] ?? '') + (parts[1]?.[0] ?? '') : name.slice(0, 2);
+  return s.toUpperCase() || '?';
+}
+
+export function timeOf(ms: number): string {
+  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+function startOfDay(ms: number): number {
+  const d = new Date(ms);
+  d.setHours(0, 0, 0, 0);
+  return d.getTime();
+}
+
+export function sameDay(a: number, b: number): boolean {
+  return startOfDay(a) === startOfDay(b);
+}
+
+export function dayLabel(ms: number, now = Date.now()): string {
+  const days = Math.round((startOfDay(now) - startOfDay(ms)) / 86_400_000);
+  if (days === 0) return 'Today';
+  if (days === 1) return 'Yesterday';
+  const d = new Date(ms);
+  if (days < 7) return d.toLocaleDateString([], { weekday: 'long' });
+  return d.toLocaleDateString([], { day: 'numeric', month: 'long', year: d.getFullYear() === new Date(now).getFullYear() ? undefined : 'numeric' });
+}
+
+/** A short time for the conversation list: the time today, the weekday this week, else the date. */
+export function listTime(ms: number, now = Date.now()): string {
+  if (sameDay(ms, now)) return timeOf(ms);
+  const days = Math.round((startOfDay(now) - startOfDay(ms)) / 86_400_000);
+  if (days === 1) return 'Yesterday';
+  if (days < 7) return new Date(ms).toLocaleDateString([], { weekday: 'short' });
+  return new Date(ms).toLocaleDateString([], { day: 'numeric', month: 'short' });
+}
+
+export function presenceText(p: PresenceEntry | undefined, now = Date.now()): string {
+  if (!p) return '';
+  if (p.status === 'online') return 'online';
+  if (p.status === 'away') return 'away';
+  if (p.status === 'busy') return 'busy — do not disturb';
+  if (!p.lastActiveAt) return 'offline';
+  const mins = Math.round((now - p.lastActiveAt) / 60_000);
+  if (mins < 1) return 'last seen just now';
+  if (mins < 60) return `last seen ${mins} min ago`;
+  if (sameDay(p.lastActiveAt, now)) return `last seen today at ${timeOf(p.lastActiveAt)}`;
+  return `last seen ${dayLabel(p.lastActiveAt, now).toLowerCase()} at ${timeOf(p.lastActiveAt)}`;
+}
+
+export const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🎉'];
