@@ -59,7 +59,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'presenceTtlMs', env: 'PARLEY_PRESENCE_TTL_MS', flag: '--presence-ttl-ms', kind: 'int', def: 60000, doc: 'A connection without frames this long stops counting as online.' },
   { key: 'presenceBatchMs', env: 'PARLEY_PRESENCE_BATCH_MS', flag: '--presence-batch-ms', kind: 'int', def: 250, doc: 'Presence changes are coalesced over this window.' },
   { key: 'presenceFanoutMaxMembers', env: 'PARLEY_PRESENCE_FANOUT_MAX', flag: '--presence-fanout-max', kind: 'int', def: 1000, doc: 'Conversations larger than this get no presence pushes.' },
-  { key: 'sendQueueBytes', env: 'PARLEY_SEND_QUEUE_BYTES', flag: '--send-queue-bytes', kind: 'int', def: 4 * 1024 * 1024, doc: 'Bytes a socket may have unsent before it is closed with 4009.' },
+  { key: 'sendQueueBytes', env: 'PARLEY_SEND_QUEUE_BYTES', flag: '--send-queue-bytes', kind: 'int', def: 1024 * 1024, doc: 'Bytes a socket may have unsent before it is closed with 4009.' },
   { key: 'rateUserPerSec', env: 'PARLEY_RATE_USER', flag: '--rate-user', kind: 'int', def: 200, doc: 'Writes (send, edit, delete, react) per second per user, all devices together.' },
   { key: 'rateUserBurst', env: 'PARLEY_RATE_USER_BURST', flag: '--rate-user-burst', kind: 'int', def: 400, doc: 'Burst of the per-user write bucket.' },
   { key: 'rateConnPerSec', env: 'PARLEY_RATE_CONN', flag: '--rate-conn', kind: 'int', def: 400, doc: 'Frames per second per connection.' },

@@ -53,7 +53,7 @@ export class ConversationService {
 
   async get(actorId: Id, conversationId: Id): Promise<Conversation> {
     await this.membership.require(conversationId, actorId);
-    const conv = await this.store.conversations.get(conversationId);
+    const conv = await this.store.conversations.getFor(conversationId, actorId);
     if (!conv) throw notFound('No conversation has that id.');
     return conv;
   }

@@ -19,6 +19,7 @@ import { MessagingService } from './messaging.js';
 import { SyncService } from './sync.js';
 import { EphemeralService } from './ephemeral.js';
 import { PresenceService } from './presence.js';
+import { RateLimits } from './limits.js';
 
 export interface Engines {
   store: Store;
@@ -38,6 +39,7 @@ export class Core {
   readonly sync: SyncService;
   readonly ephemeral: EphemeralService;
   readonly presence: PresenceService;
+  readonly limits: RateLimits;
 
   constructor(
     readonly engines: Engines,
@@ -58,7 +60,12 @@ export class Core {
     });
     this.auth = new AuthService(store, this.ids, this.fanout, config);
     this.conversations = new ConversationService(store, this.ids, this.membership, this.fanout);
-    this.messaging = new MessagingService(store, this.ids, this.membership, this.fanout, config.maxBodyChars, {
+    this.limits = new RateLimits(engines.limiter, {
+      user: { ratePerSec: config.rateUserPerSec, burst: config.rateUserBurst },
+      connection: { ratePerSec: config.rateConnPerSec, burst: config.rateConnBurst },
+      onLimited: (scope) => metrics.rateLimited.inc({ scope }),
+    });
+    this.messaging = new MessagingService(store, this.ids, this.membership, this.fanout, this.limits, config.maxBodyChars, {
       appended: (s) => metrics.storeAppend.observe(s),
     });
     this.sync = new SyncService(store, this.membership);

@@ -4,6 +4,7 @@ import type { AppendInput, Store } from './ports/store.js';
 import type { IdGenerator } from './ids.js';
 import type { MembershipCache } from './membership.js';
 import type { Fanout } from './fanout.js';
+import type { RateLimits } from './limits.js';
 import { badRequest, conflict, forbidden, notFound, tooLarge } from './errors.js';
 
 export type WriteResult = { event: ConversationEvent } | { message: Message };
@@ -19,6 +20,7 @@ export class MessagingService {
     private readonly ids: IdGenerator,
     private readonly membership: MembershipCache,
     private readonly fanout: Fanout,
+    private readonly limits: RateLimits,
     private readonly maxBodyChars: number,
     private readonly observer?: MessagingObserver,
   ) {}
@@ -26,6 +28,7 @@ export class MessagingService {
   /** Idempotent on (conversation, sender, clientId): a retry returns the original message. */
   async send(actorId: Id, conversationId: Id, clientId: string, body: string, replyTo?: Id): Promise<{ message: Message; created: boolean }> {
     this.checkBody(body);
+    await this.limits.write(actorId);
     await this.membership.require(conversationId, actorId);
     const message = { id: this.ids.next(), clientId, body, ...(replyTo === undefined ? {} : { replyTo }) };
     const res = await this.append({ kind: 'message.created', conversationId, actorId, at: Date.now(), message });
@@ -36,6 +39,7 @@ export class MessagingService {
 
   async edit(actorId: Id, messageId: Id, body: string): Promise<ConversationEvent> {
     this.checkBody(body);
+    await this.limits.write(actorId);
     const msg = await this.writable(actorId, messageId);
     if (msg.senderId !== actorId) throw forbidden('Only the sender can edit a message.');
     const res = await this.append({ kind: 'message.edited', conversationId: msg.conversationId, actorId, at: Date.now(), messageId, body });
@@ -44,6 +48,7 @@ export class MessagingService {
   }
 
   async delete(actorId: Id, messageId: Id): Promise<ConversationEvent> {
+    await this.limits.write(actorId);
     const msg = await this.writable(actorId, messageId);
     if (msg.senderId !== actorId) {
       const { role, entry } = await this.membership.require(msg.conversationId, actorId);
@@ -57,6 +62,7 @@ export class MessagingService {
   async react(actorId: Id, messageId: Id, reaction: string, active: boolean): Promise<WriteResult> {
     const r = reaction.trim();
     if (!r) throw badRequest('The reaction must not be empty.');
+    await this.limits.write(actorId);
     const msg = await this.writable(actorId, messageId);
     const res = await this.append({ kind: 'message.reacted', conversationId: msg.conversationId, actorId, at: Date.now(), messageId, reaction: r, active });
     if (res.status === 'appended') return { event: res.event };

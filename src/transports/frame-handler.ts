@@ -6,8 +6,6 @@
 import type { ClientFrame, FrameRef, ServerFrame } from '../protocol/frames.js';
 import type { Core } from '../core/core.js';
 import type { Peer } from '../core/peer.js';
-import type { RateRule } from '../core/ports/limiter.js';
-import { MemoryLimiter } from '../engines/memory/limiter.js';
 import { ParleyError, toParleyError } from '../core/errors.js';
 import { serializeFrame } from '../core/frames.js';
 import { CLOSE } from '../protocol/errors.js';
@@ -19,21 +17,11 @@ export interface ClientPeer extends Peer {
 
 export type Out = (frame: string) => void;
 
-const WRITES = new Set(['send', 'edit', 'delete', 'react', 'unreact']);
 /** Refused frames in a row before a client counts as abusive and is disconnected. */
 const MAX_STRIKES = 100;
 
 export class FrameHandler {
-  /** Connections live on one node, so their buckets stay local whatever the engine. */
-  private readonly connLimiter = new MemoryLimiter();
-  private readonly connRule: RateRule;
-  private readonly userRule: RateRule;
-
-  constructor(private readonly core: Core) {
-    const c = core.config;
-    this.connRule = { ratePerSec: c.rateConnPerSec, burst: c.rateConnBurst };
-    this.userRule = { ratePerSec: c.rateUserPerSec, burst: c.rateUserBurst };
-  }
+  constructor(private readonly core: Core) {}
 
   async handle(peer: ClientPeer, frame: ClientFrame, out: Out): Promise<void> {
     const { core } = this;
@@ -41,12 +29,7 @@ export class FrameHandler {
     core.metrics.framesIn.inc({ type: frame.type });
     core.presence.activity(peer, now);
     try {
-      const wait = this.connLimiter.take(peer.connId, 1, this.connRule, now);
-      if (wait > 0) throw this.limited('connection', wait);
-      if (WRITES.has(frame.type)) {
-        const w = await core.engines.limiter.take(`u:${peer.userId}`, 1, this.userRule, now);
-        if (w > 0) throw this.limited('user', w);
-      }
+      core.limits.frame(peer.connId);
       await this.dispatch(peer, frame, out);
       peer.strikes = 0;
     } catch (err) {
@@ -58,12 +41,6 @@ export class FrameHandler {
       if (!(err instanceof ParleyError)) core.log.warn({ err, type: frame.type }, 'frame failed');
       out(errorFrame(e, frame.ref));
     }
-  }
-
-  private limited(scope: 'connection' | 'user', waitMs: number): ParleyError {
-    this.core.metrics.rateLimited.inc({ scope });
-    const ms = Math.max(1, Math.ceil(waitMs));
-    return new ParleyError('rate_limited', `Too many frames on this ${scope}; retry in ${ms} ms.`, ms);
   }
 
   private async dispatch(peer: ClientPeer, f: ClientFrame, out: Out): Promise<void> {

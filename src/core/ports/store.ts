@@ -98,6 +98,8 @@ export interface ConversationStore {
     at: Millis;
   }): Promise<{ conversation: Conversation; created: boolean }>;
   get(id: Id): Promise<Conversation | undefined>;
+  /** As `get`, plus unreadCount and lastMessage as that member sees them (as in listForUser). */
+  getFor(id: Id, userId: Id): Promise<Conversation | undefined>;
   members(id: Id): Promise<Member[]>;
   /** Ids of every conversation the user belongs to. */
   idsForUser(userId: Id): Promise<Id[]>;

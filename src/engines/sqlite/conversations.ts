@@ -180,6 +180,16 @@ export class SqliteConversationStore implements ConversationStore {
     return this.selectIdsForUser.all(userId).map((r) => r.conversation_id);
   }
 
+  async getFor(id: string, userId: string): Promise<Conversation | undefined> {
+    const c = await this.get(id);
+    if (!c) return undefined;
+    const me = c.members.find((m) => m.userId === userId);
+    if (me) c.unreadCount = this.countUnread.get(id, me.lastReadSeq, userId)?.n ?? 0;
+    const last = this.selectLastMessage.get(id);
+    if (last) c.lastMessage = toMessage(last);
+    return c;
+  }
+
   async listForUser(userId: string, limit: number, after?: string): Promise<ConversationPage> {
     // One row more than asked tells whether a next page exists without a count.
     const rows =

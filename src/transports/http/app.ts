@@ -5,7 +5,6 @@
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import type { Core } from '../../core/core.js';
 import type { Principal } from '../../core/auth.js';
@@ -46,7 +45,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     // Query strings and path params arrive as strings; bodies must already have the right JSON types.
     const convert = httpPart === 'querystring' || httpPart === 'params';
     return (data: unknown) => {
-      const value = convert ? Value.Convert(schema as TSchema, data) : data;
+      const value = convert ? numericStrings(schema as TSchema, data) : data;
       if (check.Check(value)) return { value };
       const e = check.Errors(value).First();
       const where = e?.path ? e.path.slice(1).replace(/\//g, '.') : '';
@@ -84,6 +83,22 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(pollRoutes, { core: deps.core, frames: deps.frames, mailboxes: deps.mailboxes });
   await app.register(webRoutes, { webDir: deps.core.config.webDir });
   return app;
+}
+
+/**
+ * Query and path values arrive as strings: turn those meant as numbers into
+ * numbers with Number() (so "1.5" stays 1.5 and fails an integer check, and
+ * "abc" fails), and leave everything else for the check to judge.
+ */
+function numericStrings(schema: TSchema, data: unknown): unknown {
+  const props = (schema as { properties?: Record<string, { type?: string }> }).properties;
+  if (!props || typeof data !== 'object' || data === null) return data;
+  const out: Record<string, unknown> = { ...(data as Record<string, unknown>) };
+  for (const [k, p] of Object.entries(props)) {
+    const v = out[k];
+    if ((p.type === 'integer' || p.type === 'number') && typeof v === 'string' && v.trim() !== '') out[k] = Number(v);
+  }
+  return out;
 }
 
 function sendError(reply: import('fastify').FastifyReply, e: ParleyError): void {

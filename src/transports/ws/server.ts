@@ -13,10 +13,14 @@ import { CLOSE } from '../../protocol/errors.js';
 import { ParleyError, toParleyError } from '../../core/errors.js';
 import { serializeFrame } from '../../core/frames.js';
 
-/** Frames a socket may queue while an earlier one is still being handled. */
-const MAX_QUEUED_FRAMES = 256;
-/** A socket that neither completes a close handshake in this long is cut. */
-const CLOSE_GRACE_MS = 2000;
+/** Frames a socket may queue while an earlier one is handled; beyond it the socket stops being read (TCP backpressure). */
+const MAX_QUEUED_FRAMES = 64;
+/**
+ * A socket that has not completed its close handshake in this long is cut. A
+ * slow reader needs time to drain its queue and read the 4009; its memory is
+ * already bounded because nothing more is queued once closing.
+ */
+const CLOSE_GRACE_MS = 15_000;
 
 export class WsTransport {
   private readonly wss: WebSocketServer;
@@ -87,8 +91,8 @@ export class WsTransport {
     const text = Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.from(data as Buffer).toString();
     if (ws.busy) {
       const q = (ws.queue ??= []);
-      if (q.length >= MAX_QUEUED_FRAMES) ws.close(CLOSE.policy, 'too many frames in flight');
-      else q.push(text);
+      q.push(text);
+      if (q.length >= MAX_QUEUED_FRAMES) ws.pause();
       return;
     }
     void this.run(ws, text);
@@ -106,6 +110,7 @@ export class WsTransport {
           ws.push(errorFrame(toParleyError(err), undefined));
         }
         text = ws.queue?.shift();
+        if (ws.isPaused && (ws.queue?.length ?? 0) < MAX_QUEUED_FRAMES / 2) ws.resume();
       }
       ws.queue = undefined;
     } finally {

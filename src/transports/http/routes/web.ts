@@ -15,8 +15,9 @@ export const webRoutes: FastifyPluginAsync<{ webDir: string }> = async (app, { w
     return;
   }
   await app.register(fastifyStatic, { root, wildcard: false, index: 'index.html', cacheControl: true, maxAge: '1h' });
+  // Client-side routes get the app only when a browser asks for a page; API clients get the protocol's 404.
   app.get('/*', async (req, reply) => {
-    if (req.url.startsWith('/v1/')) {
+    if (req.url.startsWith('/v1/') || !(req.headers.accept ?? '').includes('text/html')) {
       return reply.code(404).send({ error: { code: 'not_found', message: `No route for ${req.method} ${req.url.split('?')[0]}.` } });
     }
     return reply.sendFile('index.html', { maxAge: 0 });
