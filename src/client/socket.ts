@@ -27,7 +27,8 @@ export function dropSocket(s: SocketLike, code = 1000): void {
   s.onopen = null;
   s.onmessage = null;
   s.onclose = null;
-  s.onerror = null;
+  // `ws` throws an 'error' event that has no listener (terminating while connecting emits one).
+  s.onerror = () => undefined;
   const t = (s as { terminate?: () => void }).terminate;
   try {
     if (typeof t === 'function') t.call(s);
