@@ -25,7 +25,6 @@ async function serve(argv: string[]): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-  // eslint-disable-next-line no-console
   console.error(`Parley listening on ${server.url} (data in ${server.config.dataDir})`);
 }
 

@@ -56,15 +56,14 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Parl
   config.jwtSecret = jwtSecret(config);
   const log = createLogger(config.logLevel, config.nodeId);
 
-  let ws: WsTransport | undefined;
-  let mailboxes: Mailboxes | undefined;
-  const metrics = new Metrics(() => (ws?.connectionCount ?? 0) + (mailboxes?.size ?? 0));
-  const core = new Core(embeddedEngines(config), config, log, metrics);
+  // Read only when /metrics is scraped, after the transports below exist.
+  const metrics: Metrics = new Metrics((): number => ws.connectionCount + mailboxes.size);
+  const core: Core = new Core(embeddedEngines(config), config, log, metrics);
   await core.start();
 
   const frames = new FrameHandler(core);
-  ws = new WsTransport(core, frames);
-  mailboxes = new Mailboxes(core);
+  const ws: WsTransport = new WsTransport(core, frames);
+  const mailboxes: Mailboxes = new Mailboxes(core);
   let draining = false;
   const app = await buildHttpApp({
     core,

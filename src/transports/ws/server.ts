@@ -41,6 +41,8 @@ export class WsTransport {
       WebSocket: ParleySocket,
     });
     const c = core.config;
+    // ws calls listeners with `this` = the socket; one pair of listeners per transport, not per socket.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     this.onMessage = function (data, isBinary) {
       self.received(this as ParleySocket, data, isBinary);

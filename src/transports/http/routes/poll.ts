@@ -16,12 +16,12 @@ export const pollRoutes: FastifyPluginAsync<{ core: Core; frames: FrameHandler; 
   app.get<{ Querystring: Static<typeof PollQuery> }>('/v1/poll', { schema: { querystring: PollQuery } }, async (req, reply) => {
     const p = await authenticate(core, req);
     const { cursor } = req.query;
-    let box = mailboxes.get(p.deviceId);
+    const box = mailboxes.get(p.deviceId);
     reply.type('application/json');
     if (!box || cursor === undefined) {
       // No cursor: a client (re)starting; it syncs next, so an older mailbox of this device has nothing it needs.
       box?.close(1000, 'replaced');
-      box = await mailboxes.open(p);
+      await mailboxes.open(p);
       // A cursor from a mailbox this node no longer has: frames may be lost, the client must sync.
       return framesBody([], cursor !== undefined && cursor > 0 ? ',"cursor":0,"reset":true' : ',"cursor":0');
     }
