@@ -1,0 +1,642 @@
+/**
+ * The workloads. Each runs against one system: it starts the server (pinned to
+ * the server core) and generator workers (pinned to the generator core),
+ * measures, and stops both by PID whatever happens.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker, type StatsResult } from './gen/commands.js';
+import type { ClientSpec } from './gen/client.js';
+import type { BenchUser } from './gen/parley-http.js';
+import type { System } from './gen/wire.js';
+import { Histogram, summarize, type LatencySummary } from './lib/histogram.js';
+import { cpuMs, rssKiB, affinity, coreTimes, coreBusyPct } from './lib/proc.js';
+import type { Progress } from './lib/progress.js';
+import { startSystem, SYSTEM_NAMES, type RunningServer } from './lib/systems.js';
+
+export type WorkloadName = 'idle' | 'direct' | 'group' | 'sync' | 'storm';
+export const WORKLOADS: readonly WorkloadName[] = ['idle', 'direct', 'group', 'sync', 'storm'];
+
+export interface Options {
+  quick: boolean;
+  workloads: WorkloadName[];
+  systems: System[];
+  serverCore: number | null;
+  genCore: number | null;
+  profile: boolean;
+  profileDir: string;
+  idleN: number;
+  directClients: number;
+  rates: number[];
+  stepMs: number;
+  warmupMs: number;
+  drainMs: number;
+  groupSizes: number[];
+  groupSenders: number;
+  syncStored: number[];
+  syncTrials: number;
+  stormN: number;
+  /** Connections per generator process; a process may hold only 20,000 open files. */
+  perWorker: number;
+}
+
+export interface Ctx {
+  opts: Options;
+  progress: Progress;
+  runId: string;
+  /** Parley users registered so far in the run's data dir, index = client index. */
+  users: BenchUser[];
+  dataDir: string;
+  tmpDirs: string[];
+  /** Where each server really ran (from /proc), to prove the pinning. */
+  affinity: Record<string, string>;
+}
+
+export interface StepResult {
+  rate: number;
+  durationMs: number;
+  sent: number;
+  acked: number;
+  delivered: number;
+  expected: number;
+  lost: number;
+  errors: number;
+  errorCodes: Record<string, number>;
+  stale: number;
+  echo: number;
+  closes: Record<string, number>;
+  sentPerSec: number;
+  deliveredPerSec: number;
+  latency: LatencySummary;
+  serverCpuPct: number;
+  serverCpuUsPerDelivery: number;
+  genCpuPct: number;
+  /** Busy % of each core during the load window, whoever used it: beyond server + generator, it is other tenants. */
+  coreBusyPct: number[];
+  /** Core time used by other processes during the step, as % of one core: a noisy neighbour shows here. */
+  foreignCpuPct: number;
+  behind: number;
+  pass: boolean;
+}
+
+export interface IdleResult {
+  connections: number;
+  failed: number;
+  connectMs: number;
+  connectsPerSec: number;
+  rssBeforeKiB: number;
+  rssAfterKiB: number;
+  kbPerConn: number;
+  serverCpuUsPerConn: number;
+  genCpuPct: number;
+  workers: number;
+  errors: Record<string, number>;
+}
+
+export interface DirectResult {
+  clients: number;
+  steps: StepResult[];
+  /** Highest delivered msg/s of a step with p99 < 50 ms and no loss. */
+  maxRate: number;
+  stoppedBy: string;
+  p99At10k: number | null;
+  cpuUsPerMsgAt10k: number | null;
+}
+
+export interface GroupSizeResult extends StepResult {
+  members: number;
+  senders: number;
+  msgPerSec: number;
+}
+
+export interface SyncTrial {
+  totalMs: number;
+  readyMs: number;
+  syncMs: number;
+  events: number;
+  ordered: boolean;
+}
+export interface SyncStoredResult {
+  stored: number;
+  fillMs: number;
+  trials: SyncTrial[];
+  medianMs: number;
+  maxMs: number;
+  allComplete: boolean;
+}
+
+export interface StormResult {
+  clients: number;
+  ok: number;
+  failed: number;
+  allMs: number;
+  perClient: LatencySummary;
+  resyncEvents: number;
+  serverCpuMs: number;
+  genCpuPct: number;
+  errors: Record<string, number>;
+}
+
+export interface SystemResult<T> {
+  result?: T;
+  error?: string;
+  skipped?: string;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function median(xs: number[]): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+interface Session {
+  server: RunningServer;
+  workers: Worker[];
+  /** Which worker holds client idx (contiguous blocks). */
+  workerOf(idx: number): Worker;
+  /** Client indexes of each worker. */
+  blocks: number[][];
+}
+
+/** Starts the server and `nWorkers` generators for `clients` clients, runs fn, and stops everything. */
+async function session<T>(
+  ctx: Ctx,
+  system: System,
+  label: string,
+  clients: number,
+  fn: (s: Session) => Promise<T>,
+  dataDir?: string,
+): Promise<T> {
+  const { opts } = ctx;
+  const nWorkers = Math.max(1, Math.ceil(clients / opts.perWorker));
+  const server = await startSystem(system, {
+    core: opts.serverCore,
+    dataDir: dataDir ?? ctx.dataDir,
+    cpuProfDir: opts.profile ? join(opts.profileDir, `${label}-${system}`) : undefined,
+  });
+  ctx.affinity[system] = affinity(server.pid);
+  const workers: Worker[] = [];
+  try {
+    for (let i = 0; i < nWorkers; i++) workers.push(new Worker(i, opts.genCore));
+    await Promise.all(workers.map((w) => w.call({ cmd: 'init', system, wsUrl: server.wsUrl, httpUrl: server.httpUrl }, 30_000)));
+    const per = Math.ceil(clients / nWorkers);
+    const blocks = workers.map((_, w) => {
+      const out: number[] = [];
+      for (let i = w * per; i < Math.min(clients, (w + 1) * per); i++) out.push(i);
+      return out;
+    });
+    return await fn({
+      server,
+      workers,
+      blocks,
+      workerOf: (idx) => workers[Math.min(Math.floor(idx / per), workers.length - 1)] as Worker,
+    });
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+    await server.stop();
+  }
+}
+
+function specFor(ctx: Ctx, system: System, idx: number): ClientSpec {
+  if (system !== 'parley') return { idx, userId: `u${idx}` };
+  const u = ctx.users[idx];
+  if (!u) throw new Error(`no Parley user ${idx}`);
+  return { idx, userId: u.userId, token: u.token };
+}
+
+/** Registers and logs in Parley users up to `n`, on a server process of its own so the measured one starts clean. */
+export async function ensureUsers(ctx: Ctx, n: number): Promise<void> {
+  if (ctx.users.length >= n) return;
+  const missing = n - ctx.users.length;
+  ctx.progress.note(`registering ${missing} Parley users`);
+  const nWorkers = missing > 2000 ? 2 : 1;
+  const server = await startSystem('parley', { core: ctx.opts.serverCore, dataDir: ctx.dataDir });
+  const workers: Worker[] = [];
+  try {
+    for (let i = 0; i < nWorkers; i++) workers.push(new Worker(i, ctx.opts.genCore));
+    await Promise.all(workers.map((w) => w.call({ cmd: 'init', system: 'parley', wsUrl: server.wsUrl, httpUrl: server.httpUrl }, 30_000)));
+    const CHUNK = 1000;
+    for (let from = ctx.users.length; from < n; from += CHUNK * nWorkers) {
+      const parts = await Promise.all(
+        workers.map((w, i) => {
+          const start = from + i * CHUNK;
+          const count = Math.max(0, Math.min(CHUNK, n - start));
+          return count === 0
+            ? Promise.resolve({ users: [], ms: 0 })
+            : w.call({ cmd: 'users', prefix: `b${ctx.runId}_`, from: start, count, concurrency: 16 }, 300_000);
+        }),
+      );
+      for (const p of parts) ctx.users.push(...p.users);
+      ctx.progress.note(`registered ${ctx.users.length}/${n} Parley users`);
+    }
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+    await server.stop();
+  }
+}
+
+async function connectAll(s: Session, ctx: Ctx, system: System, n: number, gen: number) {
+  const t0 = performance.now();
+  const parts = await Promise.all(
+    s.workers.map((w, i) =>
+      w.call(
+        { cmd: 'connect', specs: (s.blocks[i] ?? []).filter((x) => x < n).map((idx) => specFor(ctx, system, idx)), gen, concurrency: 100, timeoutMs: 240_000 },
+        300_000,
+      ),
+    ),
+  );
+  const connected = parts.reduce((a, p) => a + p.connected, 0);
+  const errors: Record<string, number> = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.errors)) errors[k] = (errors[k] ?? 0) + v;
+  return {
+    connected,
+    failed: n - connected,
+    ms: performance.now() - t0,
+    genCpuPct: Math.max(...parts.map((p) => p.genCpuPct)),
+    errors,
+  };
+}
+
+async function closeAll(s: Session): Promise<void> {
+  await Promise.all(s.workers.map((w) => w.call({ cmd: 'close' }, 120_000)));
+}
+
+async function gather(s: Session): Promise<{ total: StatsResult; hist: Histogram }> {
+  const parts = await Promise.all(s.workers.map((w) => w.call({ cmd: 'stats' }, 30_000)));
+  const hist = new Histogram();
+  const total: StatsResult = { step: 0, sent: 0, acked: 0, delivered: 0, stale: 0, echo: 0, errors: 0, errorCodes: {}, closes: {}, hist: hist.toJSON(), connected: 0 };
+  for (const p of parts) {
+    hist.merge(p.hist);
+    total.step = p.step;
+    total.sent += p.sent;
+    total.acked += p.acked;
+    total.delivered += p.delivered;
+    total.stale += p.stale;
+    total.echo += p.echo;
+    total.errors += p.errors;
+    total.connected += p.connected;
+    for (const [k, v] of Object.entries(p.errorCodes)) total.errorCodes[k] = (total.errorCodes[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(p.closes)) total.closes[k] = (total.closes[k] ?? 0) + v;
+  }
+  return { total, hist };
+}
+
+/**
+ * One open-loop step: reset counters everywhere, send at `rate` for stepMs from
+ * the senders, then wait (bounded) until every expected delivery and ack is in.
+ */
+async function step(
+  s: Session,
+  stepNo: number,
+  rate: number,
+  durationMs: number,
+  drainMs: number,
+  fanout: number,
+  senders: number[] | null,
+  p99LimitMs: number,
+): Promise<StepResult> {
+  const pid = s.server.pid;
+  await Promise.all(s.workers.map((w) => w.call({ cmd: 'reset', step: stepNo }, 10_000)));
+  // Each worker sends its share; with explicit senders, only their workers send.
+  const shares = s.workers.map((w, i) => {
+    const mine = senders ? senders.filter((x) => s.workerOf(x) === w) : (s.blocks[i] ?? []);
+    const all = senders ? senders.length : s.blocks.reduce((a, b) => a + b.length, 0);
+    return { w, senders: senders ? mine : null, rate: all > 0 ? (rate * mine.length) / all : 0 };
+  });
+  const cpu0 = cpuMs(pid);
+  const cores0 = coreTimes();
+  const gen0 = s.workers.reduce((a, w) => a + cpuMs(w.proc.pid), 0);
+  const t0 = performance.now();
+  const loads = await Promise.all(
+    shares.filter((x) => x.rate > 0).map((x) => x.w.call({ cmd: 'load', step: stepNo, rate: x.rate, durationMs, senders: x.senders }, durationMs + 30_000)),
+  );
+  const loadMs = performance.now() - t0;
+  const cpuLoad = cpuMs(pid);
+  const busy = coreBusyPct(cores0, coreTimes());
+  const genMs = s.workers.reduce((a, w) => a + cpuMs(w.proc.pid), 0) - gen0;
+  // Everything the cores did beyond the server, the generators and (roughly) the runner.
+  const foreign = busy.reduce((a, b) => a + b, 0) - ((cpuLoad - cpu0 + genMs) / loadMs) * 100;
+  const sent = loads.reduce((a, l) => a + l.sent, 0);
+  const expected = sent * fanout;
+  const deadline = Date.now() + drainMs;
+  let g = await gather(s);
+  while (Date.now() < deadline && (g.total.delivered < expected || g.total.acked + g.total.errors < sent)) {
+    await sleep(100);
+    g = await gather(s);
+  }
+  const cpu1 = cpuMs(pid);
+  const lat = summarize(g.hist);
+  const lost = Math.max(0, expected - g.total.delivered);
+  const loadSec = Math.max(loadMs, durationMs) / 1000;
+  return {
+    rate,
+    durationMs: Math.round(loadMs),
+    sent,
+    acked: g.total.acked,
+    delivered: g.total.delivered,
+    expected,
+    lost,
+    errors: g.total.errors,
+    errorCodes: g.total.errorCodes,
+    stale: g.total.stale,
+    echo: g.total.echo,
+    closes: g.total.closes,
+    sentPerSec: Math.round(sent / loadSec),
+    deliveredPerSec: Math.round(g.total.delivered / loadSec),
+    latency: lat,
+    serverCpuPct: round(((cpuLoad - cpu0) / loadMs) * 100, 1),
+    serverCpuUsPerDelivery: g.total.delivered > 0 ? round(((cpu1 - cpu0) * 1000) / g.total.delivered, 2) : 0,
+    genCpuPct: Math.max(...loads.map((l) => l.genCpuPct)),
+    coreBusyPct: busy,
+    foreignCpuPct: round(Math.max(0, foreign), 1),
+    behind: loads.reduce((a, l) => a + l.behind, 0),
+    pass: lost === 0 && g.total.errors === 0 && lat.p99Ms < p99LimitMs && g.total.acked >= sent,
+  };
+}
+
+function stepLine(system: System, r: StepResult): string {
+  return `  ${SYSTEM_NAMES[system].padEnd(11)} ${String(r.rate).padStart(7)}/s sent ${String(r.sentPerSec).padStart(7)}/s → ${String(r.deliveredPerSec).padStart(7)} delivered/s  p50 ${r.latency.p50Ms} p99 ${r.latency.p99Ms} max ${r.latency.maxMs} ms  lost ${r.lost} err ${r.errors}  server ${r.serverCpuPct}% ${r.serverCpuUsPerDelivery} µs/msg  gen ${r.genCpuPct}%  others ${r.foreignCpuPct}%`;
+}
+
+// ---------------------------------------------------------------- idle
+
+/** Median of five RSS readings over a second: one reading can land just before or after a GC. */
+async function steadyRss(pid: number): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    xs.push(rssKiB(pid));
+    await sleep(250);
+  }
+  return median(xs);
+}
+
+export async function idle(ctx: Ctx, system: System): Promise<IdleResult> {
+  const n = ctx.opts.idleN;
+  if (system === 'parley') await ensureUsers(ctx, n);
+  return session(ctx, system, 'idle', n, async (s) => {
+    // A first small wave warms the code paths and the allocator's pools, so
+    // the measured delta is per connection and not the server's first-use costs.
+    const warm = Math.min(200, Math.ceil(n / 10));
+    ctx.progress.note(`warm-up wave of ${warm}`);
+    await connectAll(s, ctx, system, warm, 2);
+    await closeAll(s);
+    await sleep(1500);
+    const before = await steadyRss(s.server.pid);
+    const cpu0 = cpuMs(s.server.pid);
+    ctx.progress.note(`connecting ${n}`);
+    const c = await connectAll(s, ctx, system, n, 0);
+    const cpu1 = cpuMs(s.server.pid);
+    // Let buffers of the connect burst be collected before reading RSS.
+    await sleep(1000);
+    const after = await steadyRss(s.server.pid);
+    await closeAll(s);
+    const kb = c.connected > 0 ? (after - before) / c.connected : 0;
+    ctx.progress.log(`  ${SYSTEM_NAMES[system].padEnd(11)} idle ${c.connected}/${n} in ${round(c.ms / 1000)} s, ${round(kb)} KB/conn (RSS ${before} → ${after} KiB)`);
+    return {
+      connections: c.connected,
+      failed: c.failed,
+      connectMs: Math.round(c.ms),
+      connectsPerSec: Math.round(c.connected / (c.ms / 1000)),
+      rssBeforeKiB: before,
+      rssAfterKiB: after,
+      kbPerConn: round(kb),
+      serverCpuUsPerConn: c.connected > 0 ? round(((cpu1 - cpu0) * 1000) / c.connected, 1) : 0,
+      genCpuPct: c.genCpuPct,
+      workers: s.workers.length,
+      errors: c.errors,
+    };
+  });
+}
+
+// ---------------------------------------------------------------- direct
+
+export async function direct(ctx: Ctx, system: System): Promise<DirectResult> {
+  const { opts } = ctx;
+  const n = opts.directClients - (opts.directClients % 2);
+  if (system === 'parley') await ensureUsers(ctx, n);
+  return session(ctx, system, 'direct', n, async (s) => {
+    let targets: string[];
+    if (system === 'parley') {
+      ctx.progress.note(`creating ${n / 2} direct conversations`);
+      const pairs = [];
+      for (let i = 0; i < n; i += 2) pairs.push({ token: (ctx.users[i] as BenchUser).token, peerId: (ctx.users[i + 1] as BenchUser).userId });
+      const { ids } = await (s.workers[0] as Worker).call({ cmd: 'directConvs', pairs }, 300_000);
+      targets = Array.from({ length: n }, (_, i) => ids[Math.floor(i / 2)] as string);
+    } else {
+      targets = Array.from({ length: n }, (_, i) => `u${i % 2 === 0 ? i + 1 : i - 1}`);
+    }
+    ctx.progress.note(`connecting ${n}`);
+    const c = await connectAll(s, ctx, system, n, 0);
+    if (c.failed > 0) throw new Error(`${c.failed} of ${n} clients failed to connect: ${JSON.stringify(c.errors)}`);
+    await Promise.all(
+      s.workers.map((w, i) => w.call({ cmd: 'route', routes: (s.blocks[i] ?? []).map((idx) => ({ idx, target: targets[idx] as string, room: false })) }, 30_000)),
+    );
+    await sleep(500);
+    ctx.progress.note('warm-up');
+    // V8 needs a few seconds of traffic before the servers' hot paths are optimised; the first second runs 10-100× slower.
+    await step(s, 1, Math.min(opts.rates[0] ?? 5000, 5000), opts.warmupMs, Math.max(opts.drainMs, 10_000), 1, null, Infinity);
+    const steps: StepResult[] = [];
+    let stoppedBy = 'rates exhausted';
+    for (let k = 0; k < opts.rates.length; k++) {
+      const rate = opts.rates[k] as number;
+      ctx.progress.note(`${rate} msg/s`);
+      const r = await step(s, k + 2, rate, opts.stepMs, opts.drainMs, 1, null, 50);
+      steps.push(r);
+      ctx.progress.log(stepLine(system, r));
+      if (r.lost > 0 || r.errors > 0) {
+        stoppedBy = `loss at ${rate}/s`;
+        break;
+      }
+      if (r.latency.p99Ms >= 50) {
+        stoppedBy = `p99 ≥ 50 ms at ${rate}/s`;
+        break;
+      }
+      if (r.sent < 0.9 * rate * (opts.stepMs / 1000) || r.genCpuPct > 95) {
+        stoppedBy = `generator saturated at ${rate}/s (gen CPU ${r.genCpuPct}%)`;
+        break;
+      }
+      await sleep(300);
+    }
+    await closeAll(s);
+    const passing = steps.filter((x) => x.pass);
+    const at10k = steps.find((x) => x.rate === 10_000);
+    return {
+      clients: n,
+      steps,
+      maxRate: passing.length ? Math.max(...passing.map((x) => x.deliveredPerSec)) : 0,
+      stoppedBy,
+      p99At10k: at10k ? at10k.latency.p99Ms : null,
+      cpuUsPerMsgAt10k: at10k ? at10k.serverCpuUsPerDelivery : null,
+    };
+  });
+}
+
+// ---------------------------------------------------------------- group
+
+/** Messages per second for a group of this size: about 20,000 deliveries/s, and the target's 10 msg/s at 10,000. */
+export function groupRate(members: number): number {
+  if (members >= 10_000) return 10;
+  return Math.max(1, Math.round(20_000 / members));
+}
+
+export async function group(ctx: Ctx, system: System): Promise<GroupSizeResult[]> {
+  const { opts } = ctx;
+  const out: GroupSizeResult[] = [];
+  for (const m of opts.groupSizes) {
+    if (system === 'parley') await ensureUsers(ctx, m);
+    const r = await session(ctx, system, `group${m}`, m, async (s) => {
+      ctx.progress.note(`group of ${m}: connecting`);
+      const c = await connectAll(s, ctx, system, m, 0);
+      if (c.failed > 0) throw new Error(`${c.failed} of ${m} clients failed to connect: ${JSON.stringify(c.errors)}`);
+      let target = `g${m}`;
+      if (system === 'parley') {
+        ctx.progress.note(`group of ${m}: creating the conversation`);
+        const owner = ctx.users[0] as BenchUser;
+        const members = ctx.users.slice(1, m).map((u) => u.userId);
+        target = (await (s.workers[0] as Worker).call({ cmd: 'groupConv', token: owner.token, title: `bench ${m}`, memberIds: members }, 300_000)).id;
+      } else {
+        ctx.progress.note(`group of ${m}: joining`);
+        await Promise.all(s.workers.map((w, i) => w.call({ cmd: 'join', room: target, idxs: s.blocks[i] ?? [] }, 120_000)));
+      }
+      const senders = Array.from({ length: Math.min(opts.groupSenders, m) }, (_, i) => i);
+      await (s.workers[0] as Worker).call({ cmd: 'route', routes: senders.map((idx) => ({ idx, target, room: true })) }, 30_000);
+      // Membership and presence frames of the set-up settle before measuring.
+      await sleep(1500);
+      const rate = groupRate(m);
+      ctx.progress.note(`group of ${m}: warm-up`);
+      await step(s, 1, rate, opts.warmupMs, opts.drainMs, m - 1, senders, Infinity);
+      ctx.progress.note(`group of ${m}: ${rate} msg/s`);
+      const st = await step(s, 2, rate, Math.max(opts.stepMs, 2000), opts.drainMs, m - 1, senders, m >= 10_000 ? 100 : 50);
+      ctx.progress.log(`  ${SYSTEM_NAMES[system].padEnd(11)} group ${m}: ${rate} msg/s → ${st.deliveredPerSec} deliveries/s p99 ${st.latency.p99Ms} ms lost ${st.lost} server ${st.serverCpuUsPerDelivery} µs/delivery gen ${st.genCpuPct}%`);
+      await closeAll(s);
+      return { ...st, members: m, senders: senders.length, msgPerSec: rate };
+    });
+    out.push(r);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- sync (Parley only: the baselines store nothing)
+
+export async function sync(ctx: Ctx): Promise<SyncStoredResult[]> {
+  const { opts } = ctx;
+  const out: SyncStoredResult[] = [];
+  for (const stored of opts.syncStored) {
+    // A fresh store per size, so "stored" is what the store holds.
+    const dir = mkdtempSync(join(tmpdir(), 'parley-bench-sync-'));
+    ctx.tmpDirs.push(dir);
+    const r = await session(
+      ctx,
+      'parley',
+      `sync${stored}`,
+      7,
+      async (s) => {
+        const w = s.workers[0] as Worker;
+        // 0 = sender A, 1 = device B that misses messages, 2..5 = fillers, 6 = the fillers' offline peer.
+        const { users } = await w.call({ cmd: 'users', prefix: `s${ctx.runId}_${stored}_`, from: 0, count: 7, concurrency: 7 }, 60_000);
+        const u = (i: number): BenchUser => users[i] as BenchUser;
+        const { ids } = await w.call(
+          { cmd: 'directConvs', pairs: [{ token: u(0).token, peerId: u(1).userId }, ...[2, 3, 4, 5].map((i) => ({ token: u(i).token, peerId: u(6).userId }))] },
+          60_000,
+        );
+        const specs = users.map((x, idx) => ({ idx, userId: x.userId, token: x.token }));
+        const conn = await w.call({ cmd: 'connect', specs: specs.slice(0, 6), gen: 0, concurrency: 6, timeoutMs: 30_000 }, 60_000);
+        if (conn.failed > 0) throw new Error(`sync clients failed to connect: ${JSON.stringify(conn.errors)}`);
+        await w.call(
+          { cmd: 'route', routes: [{ idx: 0, target: ids[0] as string, room: false }, ...[2, 3, 4, 5].map((idx, k) => ({ idx, target: ids[k + 1] as string, room: false }))] },
+          10_000,
+        );
+        // Fill the store (closed loop, 4 senders), in chunks so progress shows and each call stays bounded.
+        const t0 = performance.now();
+        const CHUNK = 25_000;
+        for (let done = 0; done < stored; ) {
+          const per = Math.ceil(Math.min(CHUNK * 4, stored - done) / 4);
+          const b = await w.call({ cmd: 'burst', idxs: [2, 3, 4, 5], count: per, window: 256, timeoutMs: 600_000 }, 660_000);
+          if (!b.ok || b.errors > 0) throw new Error(`filling the store failed: ${JSON.stringify(b.errorCodes)}`);
+          done += per * 4;
+          ctx.progress.note(`sync: stored ${Math.min(done, stored)}/${stored} (${Math.round(done / ((performance.now() - t0) / 1000))} msg/s)`);
+        }
+        const fillMs = performance.now() - t0;
+        // B learns its position, then goes away.
+        await w.call({ cmd: 'track', idxs: [1], on: true }, 10_000);
+        await w.call({ cmd: 'sync', idx: 1, timeoutMs: 30_000 }, 60_000);
+        const trials: SyncTrial[] = [];
+        for (let t = 0; t < opts.syncTrials; t++) {
+          await w.call({ cmd: 'close', idxs: [1] }, 10_000);
+          const b = await w.call({ cmd: 'burst', idxs: [0], count: 1000, window: 100, timeoutMs: 60_000 }, 90_000);
+          if (!b.ok || b.errors > 0) throw new Error(`sending the missed messages failed: ${JSON.stringify(b.errorCodes)}`);
+          await sleep(200);
+          const r = await w.call({ cmd: 'reconnectSync', idx: 1, gen: t + 1, timeoutMs: 30_000 }, 60_000);
+          trials.push({ totalMs: round(r.totalMs, 3), readyMs: round(r.readyMs, 3), syncMs: round(r.ms, 3), events: r.events, ordered: r.ordered });
+          ctx.progress.note(`sync @${stored}: trial ${t + 1}/${opts.syncTrials} ${round(r.totalMs, 1)} ms (${r.events} events)`);
+        }
+        await w.call({ cmd: 'close' }, 30_000);
+        const totals = trials.map((x) => x.totalMs);
+        const res: SyncStoredResult = {
+          stored,
+          fillMs: Math.round(fillMs),
+          trials,
+          medianMs: round(median(totals), 3),
+          maxMs: round(Math.max(...totals), 3),
+          allComplete: trials.every((x) => x.events === 1000 && x.ordered),
+        };
+        ctx.progress.log(`  Parley      sync @${stored} stored: median ${res.medianMs} ms, max ${res.maxMs} ms, complete+ordered ${res.allComplete}`);
+        return res;
+      },
+      dir,
+    );
+    out.push(r);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- reconnect storm
+
+export async function storm(ctx: Ctx, system: System): Promise<StormResult> {
+  const n = ctx.opts.stormN;
+  if (system === 'parley') await ensureUsers(ctx, n);
+  return session(ctx, system, 'storm', n, async (s) => {
+    ctx.progress.note(`storm: connecting ${n}`);
+    const c = await connectAll(s, ctx, system, n, 0);
+    if (c.failed > 0) throw new Error(`${c.failed} of ${n} clients failed to connect: ${JSON.stringify(c.errors)}`);
+    if (system === 'parley') {
+      const r = await Promise.all(s.workers.map((w) => w.call({ cmd: 'syncAll', timeoutMs: 60_000 }, 300_000)));
+      const failed = r.reduce((a, x) => a + x.failed, 0);
+      if (failed > 0) throw new Error(`${failed} initial syncs failed`);
+    }
+    await sleep(1000);
+    ctx.progress.note(`storm: dropping and reconnecting ${n}`);
+    const cpu0 = cpuMs(s.server.pid);
+    const parts = await Promise.all(s.workers.map((w) => w.call({ cmd: 'storm', gen: 1, sync: system === 'parley', timeoutMs: 120_000 }, 180_000)));
+    const cpu1 = cpuMs(s.server.pid);
+    const hist = new Histogram();
+    const errors: Record<string, number> = {};
+    for (const p of parts) {
+      hist.merge(p.hist);
+      for (const [k, v] of Object.entries(p.errors)) errors[k] = (errors[k] ?? 0) + v;
+    }
+    await closeAll(s);
+    const res: StormResult = {
+      clients: parts.reduce((a, p) => a + p.clients, 0),
+      ok: parts.reduce((a, p) => a + p.ok, 0),
+      failed: parts.reduce((a, p) => a + p.failed, 0),
+      allMs: round(Math.max(...parts.map((p) => p.ms)), 1),
+      perClient: summarize(hist),
+      resyncEvents: parts.reduce((a, p) => a + p.events, 0),
+      serverCpuMs: Math.round(cpu1 - cpu0),
+      genCpuPct: Math.max(...parts.map((p) => p.genCpuPct)),
+      errors,
+    };
+    ctx.progress.log(`  ${SYSTEM_NAMES[system].padEnd(11)} storm: ${res.ok}/${res.clients} back in ${res.allMs} ms (p50 ${res.perClient.p50Ms} p99 ${res.perClient.p99Ms} ms), server CPU ${res.serverCpuMs} ms`);
+    return res;
+  });
+}
