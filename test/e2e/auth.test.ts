@@ -119,6 +119,14 @@ describe('accounts and sessions over HTTP and WebSocket', () => {
     expectError(await h.api.req('POST', '/v1/auth/refresh', { json: {} }), 400, 'bad_request', 'missing refresh token');
   });
 
+  test('concurrent refreshes with one token: at most one succeeds', async () => {
+    const u = await h.api.user('refrace');
+    const results = await Promise.all(Array.from({ length: 4 }, () => h.api.req<LoginBody>('POST', '/v1/auth/refresh', { json: { refreshToken: u.refreshToken } })));
+    const ok = results.filter((r) => r.status === 200);
+    assert.ok(ok.length <= 1, `${ok.length} refreshes succeeded with the same token`);
+    for (const r of results) if (r.status !== 200) expectError(r, 401, 'unauthorized', 'the losers');
+  });
+
   test('reusing a spent refresh token revokes the device: every token of it dies, its socket closes 4001', async () => {
     const u = await h.api.user('reuse');
     const other = await h.api.device(u, 'other-device');
@@ -240,6 +248,10 @@ describe('accounts and sessions over HTTP and WebSocket', () => {
     const early = await h.raw('early');
     early.send({ type: 'ping', ref: 'p' });
     assert.equal((await early.closed()).code, 4001, 'ping before auth');
+
+    const bin = await h.raw('binary-first');
+    bin.sendRaw(Buffer.from(JSON.stringify({ type: 'auth', ref: 1, token: u.token })), true);
+    assert.equal((await bin.closed()).code, 4001, 'binary first frame');
 
     const early2 = await h.raw('early2');
     early2.send({ type: 'send', ref: 's', conversationId: 'x', clientId: 'c', body: 'hi' });

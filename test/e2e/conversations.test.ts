@@ -276,6 +276,14 @@ describe('conversations', () => {
     const msg = await h.api.send(owner, g.id, 'after removal');
     await wsM.next('event', (f) => f.event.kind === 'message.created' && f.event.message.id === msg.id);
     await wsC.nothing('event', (f) => f.event.conversationId === g.id && f.event.kind === 'message.created', 300);
+    // Ephemeral frames of the conversation stop too.
+    const wsO = await h.connect(owner, 'owner');
+    wsO.send({ type: 'typing', conversationId: g.id, active: true });
+    wsO.send({ type: 'receipt', conversationId: g.id, seq: msg.seq, kind: 'read' });
+    await wsM.next('typing', (f) => f.conversationId === g.id);
+    await wsM.next('receipt', (f) => f.conversationId === g.id);
+    await wsC.nothing('typing', (f) => f.conversationId === g.id, 100);
+    await wsC.nothing('receipt', (f) => f.conversationId === g.id, 0);
     expectError(await h.api.req('GET', `/v1/conversations/${g.id}`, { token: c.token }), 403, 'forbidden', 'removed user reads');
     const send = await wsC.request({ type: 'send', conversationId: g.id, clientId: 'after-removed', body: 'hi' });
     assert.equal(send.type, 'error');

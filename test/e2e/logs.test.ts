@@ -76,7 +76,9 @@ describe('parley serve logs', () => {
     process.kill(proc.pid, 'SIGTERM');
     const closeInfo = await ws.closed(10000);
     assert.equal(closeInfo.code, 4010, 'sockets are told the node is draining');
-    const exit = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 11000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([exited, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 11000)))]);
+    clearTimeout(timer);
     assert.ok(exit, 'exited within 10 s of SIGTERM');
     assert.equal(exit.code, 0, `exit code; stderr: ${err}`);
     assert.ok(Date.now() - t0 < 10000);

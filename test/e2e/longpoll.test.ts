@@ -75,6 +75,8 @@ describe('long polling fallback', () => {
     assert.equal(r.body.cursor, 0);
     assert.ok(Date.now() - t0 < 1500, 'answered at once');
     expectError(await h.api.req('GET', '/v1/poll'), 401, 'unauthorized', 'poll without token');
+    expectError(await h.api.req('GET', '/v1/poll?cursor=0&timeoutMs=30001', { token: u.token }), 400, 'bad_request', 'timeoutMs over 30000');
+    expectError(await h.api.req('GET', '/v1/poll?cursor=abc', { token: u.token }), 400, 'bad_request', 'cursor not a number');
   });
 
   test('an idle poll holds for timeoutMs, then answers empty', async () => {

@@ -172,6 +172,13 @@ describe('messaging', () => {
     const ids = new Set(dup.map((x) => ('message' in x ? x.message.id : '')));
     assert.equal(ids.size, 1, 'concurrent repeats give one message');
     assert.equal((await h.api.conversation(a, d.id)).lastSeq, 3);
+    // And over HTTP: one 201, the rest 200 with the same message.
+    const posts = await Promise.all(
+      Array.from({ length: 5 }, () => h.api.req<{ message: Message }>('POST', `/v1/conversations/${d.id}/messages`, { token: a.token, json: { clientId: 'http-dup', body: 'y' } })),
+    );
+    assert.deepEqual(posts.map((p) => p.status).sort(), [200, 200, 200, 200, 201]);
+    assert.equal(new Set(posts.map((p) => p.body.message.id)).size, 1);
+    assert.equal((await h.api.conversation(a, d.id)).lastSeq, 4);
   });
 
   test('HTTP send: 201 and live delivery', async () => {
