@@ -87,6 +87,12 @@ export class ConversationService {
         throw forbidden('Your role cannot remove that member.');
       }
     }
+    if (target === 'owner') {
+      // A group is never left without someone to manage it: the owner's role passes to an admin, else to a member.
+      const rest = [...entry.roles].filter(([u]) => u !== userId);
+      const heir = rest.find(([, r]) => r === 'admin') ?? rest[0];
+      if (heir) await this.append({ kind: 'member.role', conversationId, actorId, at: Date.now(), userId: heir[0], role: 'owner' });
+    }
     await this.append({ kind: 'member.left', conversationId, actorId, at: Date.now(), userId });
     const conv = await this.afterMembershipChange(conversationId);
     await this.fanout.conversation(userId, conv);

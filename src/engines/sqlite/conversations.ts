@@ -51,7 +51,7 @@ function decodeCursor(cursor: string): [number, string] {
   } catch {
     // falls through to the error below
   }
-  throw new StoreError('not_found', 'unknown conversation list cursor');
+  throw new StoreError('not_found', 'The conversation list cursor is not one this server made.');
 }
 
 export class SqliteConversationStore implements ConversationStore {
@@ -163,7 +163,7 @@ export class SqliteConversationStore implements ConversationStore {
     try {
       return this.createTx.immediate(input);
     } catch (err) {
-      throw translate(err, `conversation ${input.id}`);
+      throw translate(err, 'conversation');
     }
   }
 

@@ -63,7 +63,7 @@ export class SqliteDeviceStore implements DeviceStore {
     try {
       this.insert.run(d.id, d.userId, d.name, d.createdAt, d.lastActiveAt, d.revokedAt ?? null);
     } catch (err) {
-      throw translate(err, `device ${d.id}`);
+      throw translate(err, 'device');
     }
   }
 

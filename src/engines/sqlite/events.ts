@@ -63,6 +63,15 @@ export class SqliteEventStore implements EventStore {
       edit: prep<[string, number, string]>('UPDATE messages SET body = ?, edited_at = ? WHERE id = ?'),
       del: prep<[number, string]>("UPDATE messages SET body = '', deleted_at = ?, reactions = NULL WHERE id = ?"),
       react: prep<[string | null, string]>('UPDATE messages SET reactions = ? WHERE id = ?'),
+      // A delete removes the text from the log as well, so a device catching up never sees it.
+      scrubCreated: prep<[string, string]>(
+        "UPDATE events SET payload = json_set(payload, '$.message.body', '') WHERE conversation_id = ? AND seq = (SELECT seq FROM messages WHERE id = ?)",
+      ),
+      scrubEdits: prep<[string, string, string]>(
+        `UPDATE events SET payload = json_set(payload, '$.body', '')
+         WHERE conversation_id = ? AND kind = 'message.edited' AND seq > (SELECT seq FROM messages WHERE id = ?)
+           AND json_extract(payload, '$.messageId') = ?`,
+      ),
       memberExists: prep<[string, string], { one: number }>('SELECT 1 AS one FROM members WHERE conversation_id = ? AND user_id = ?'),
       join: prep<[string, string, Role, number]>(
         'INSERT INTO members (conversation_id, user_id, role, last_read_seq) VALUES (?, ?, ?, ?)',
@@ -141,7 +150,7 @@ export class SqliteEventStore implements EventStore {
 
   private apply(input: AppendInput): AppendResult {
     const conv = this.st.lastSeq.get(input.conversationId);
-    if (!conv) throw new StoreError('not_found', `conversation ${input.conversationId} not found`);
+    if (!conv) throw new StoreError('not_found', 'No conversation has that id.');
     const seq = conv.last_seq + 1;
     switch (input.kind) {
       case 'message.created':
@@ -154,6 +163,8 @@ export class SqliteEventStore implements EventStore {
       case 'message.deleted': {
         this.liveMessage(input);
         this.st.del.run(input.at, input.messageId);
+        this.st.scrubCreated.run(input.conversationId, input.messageId);
+        this.st.scrubEdits.run(input.conversationId, input.messageId, input.messageId);
         return this.commit(input, seq, { messageId: input.messageId }, this.current(input.messageId));
       }
       case 'message.reacted':
@@ -163,7 +174,7 @@ export class SqliteEventStore implements EventStore {
         try {
           this.st.join.run(input.conversationId, input.userId, input.role, seq);
         } catch (err) {
-          throw translate(err, `user ${input.userId}`);
+          throw translate(err, 'user');
         }
         return this.commit(input, seq, { userId: input.userId, role: input.role });
       }
@@ -189,15 +200,15 @@ export class SqliteEventStore implements EventStore {
     if (seen) return { status: 'unchanged', message: toMessage(seen) };
     if (replyTo !== undefined) {
       const target = this.st.message.get(replyTo);
-      if (!target) throw new StoreError('not_found', `message ${replyTo} not found`);
+      if (!target) throw new StoreError('not_found', 'The message replied to does not exist.');
       if (target.conversation_id !== conversationId) {
-        throw new StoreError('conflict', `message ${replyTo} belongs to another conversation`);
+        throw new StoreError('conflict', 'The message replied to belongs to another conversation.');
       }
     }
     try {
       this.st.insertMessage.run(id, conversationId, seq, actorId, clientId, body, replyTo ?? null, at);
     } catch (err) {
-      throw translate(err, `message ${id}`);
+      throw translate(err, 'message');
     }
     const message: Message = { id, conversationId, seq, senderId: actorId, clientId, body, createdAt: at };
     if (replyTo !== undefined) message.replyTo = replyTo;
@@ -226,9 +237,9 @@ export class SqliteEventStore implements EventStore {
   private liveMessage(input: { conversationId: string; messageId: string }): MessageRow {
     const row = this.st.message.get(input.messageId);
     if (!row || row.conversation_id !== input.conversationId) {
-      throw new StoreError('not_found', `message ${input.messageId} not found in conversation ${input.conversationId}`);
+      throw new StoreError('not_found', 'No message with that id is in this conversation.');
     }
-    if (row.deleted_at !== null) throw new StoreError('conflict', `message ${input.messageId} is deleted`);
+    if (row.deleted_at !== null) throw new StoreError('conflict', 'The message was deleted.');
     return row;
   }
 
@@ -248,4 +259,4 @@ export class SqliteEventStore implements EventStore {
   }
 }
 
-const notMember = (userId: string): StoreError => new StoreError('not_found', `user ${userId} is not a member`);
+const notMember = (userId: string): StoreError => new StoreError('not_found', 'That user is not a member of this conversation.');

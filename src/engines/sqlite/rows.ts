@@ -46,10 +46,10 @@ export function toMessage(r: MessageRow): Message {
 export function translate(err: unknown, what: string): unknown {
   if (err instanceof Database.SqliteError) {
     if (err.code === 'SQLITE_CONSTRAINT_UNIQUE' || err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-      return new StoreError('conflict', `${what}: already exists`);
+      return new StoreError('conflict', `That ${what} already exists.`);
     }
     if (err.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
-      return new StoreError('not_found', `${what}: refers to something that does not exist`);
+      return new StoreError('not_found', `That ${what} refers to something that does not exist.`);
     }
   }
   return err;

@@ -43,7 +43,7 @@ export class SqliteUserStore implements UserStore {
     try {
       this.insert.run(user.id, username, user.displayName, user.passwordHash, user.createdAt);
     } catch (err) {
-      throw translate(err, `user ${username}`);
+      throw translate(err, 'username');
     }
     return { id: user.id, username, displayName: user.displayName, createdAt: user.createdAt };
   }

@@ -38,7 +38,7 @@ export interface HttpDeps {
 export const BODY_LIMIT = 1024 * 1024;
 
 export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, return503OnClosing: true, forceCloseConnections: true });
+  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, return503OnClosing: false, forceCloseConnections: true });
 
   app.setValidatorCompiler(({ schema, httpPart }) => {
     const check = TypeCompiler.Compile(schema as TSchema);
@@ -73,6 +73,14 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   });
 
   app.decorateRequest('principal', null);
+
+  // While draining, API requests get the protocol's 503 (Fastify's own would not be in the error shape).
+  app.addHook('onRequest', async (req, reply) => {
+    if (deps.readiness.draining() && req.url.startsWith('/v1/')) {
+      sendError(reply, new ParleyError('unavailable', 'This node is shutting down; retry, another node will serve.'));
+      return reply;
+    }
+  });
 
   await app.register(opsRoutes, { core: deps.core, readiness: deps.readiness });
   await app.register(authRoutes, { core: deps.core });

@@ -25,6 +25,8 @@ export class Mailbox implements ClientPeer {
   private waiter: (() => void) | undefined;
   lastPoll = Date.now();
   closed = false;
+  /** Why it closed: 4001 revoked, 4010 draining, 4009 overflow, 1000 idle or replaced. */
+  closeCode = 0;
 
   constructor(p: Principal, connId: string, private readonly onClose: (m: Mailbox) => void) {
     this.userId = p.userId;
@@ -39,9 +41,10 @@ export class Mailbox implements ClientPeer {
     this.wake();
   }
 
-  close(_code: number, _reason: string): void {
+  close(code: number, _reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.closeCode = code;
     this.wake();
     this.onClose(this);
   }

@@ -16,6 +16,7 @@ import {
 } from '../../../protocol/http.js';
 import { authenticate } from '../app.js';
 import { badRequest } from '../../../core/errors.js';
+import { StoreError } from '../../../core/ports/store.js';
 
 export const conversationRoutes: FastifyPluginAsync<{ core: Core }> = async (app, { core }) => {
   const svc = core.conversations;
@@ -33,7 +34,10 @@ export const conversationRoutes: FastifyPluginAsync<{ core: Core }> = async (app
 
   app.get<{ Querystring: Static<typeof ListConversationsQuery> }>('/v1/conversations', { schema: { querystring: ListConversationsQuery } }, async (req) => {
     const p = await authenticate(core, req);
-    const page = await svc.list(p.userId, req.query.limit ?? 50, req.query.after || undefined);
+    const page = await svc.list(p.userId, req.query.limit ?? 50, req.query.after || undefined).catch((err: unknown) => {
+      if (err instanceof StoreError) throw badRequest('The "after" cursor is not one this server gave out.');
+      throw err;
+    });
     return { conversations: page.conversations, next: page.next ?? null };
   });
 
@@ -82,7 +86,6 @@ export const conversationRoutes: FastifyPluginAsync<{ core: Core }> = async (app
       const p = await authenticate(core, req);
       await core.membership.require(req.params.id, p.userId);
       const { before, after } = req.query;
-      if (before !== undefined && after !== undefined) throw badRequest('Use before or after, not both.');
       return store.events.messages(req.params.id, { before, after, limit: req.query.limit ?? 50 });
     },
   );
@@ -93,6 +96,7 @@ export const conversationRoutes: FastifyPluginAsync<{ core: Core }> = async (app
     async (req, reply) => {
       const p = await authenticate(core, req);
       const { message, created } = await core.messaging.send(p.userId, req.params.id, req.body.clientId, req.body.body, req.body.replyTo);
+      core.ephemeral.stoppedBySending(p.userId, req.params.id);
       return reply.code(created ? 201 : 200).send({ message });
     },
   );

@@ -26,7 +26,11 @@ export const pollRoutes: FastifyPluginAsync<{ core: Core; frames: FrameHandler; 
       return framesBody([], cursor !== undefined && cursor > 0 ? ',"cursor":0,"reset":true' : ',"cursor":0');
     }
     const res = await box.poll(cursor, Math.min(req.query.timeoutMs ?? 25_000, 30_000));
-    if (box.closed && res.frames.length === 0) throw new ParleyError('unauthorized', 'The session was closed; log in or sync again.');
+    if (box.closed && res.frames.length === 0) {
+      if (box.closeCode === 4001) throw new ParleyError('unauthorized', 'The session was revoked.');
+      // Draining, replaced by a newer poll, or overflowed: the client polls again without a cursor and syncs.
+      return framesBody([], ',"cursor":0,"reset":true');
+    }
     return framesBody(res.frames, `,"cursor":${res.cursor}`);
   });
 
