@@ -179,11 +179,11 @@ export class SqliteEventStore implements EventStore {
         return this.commit(input, seq, { userId: input.userId, role: input.role });
       }
       case 'member.left': {
-        if (this.st.leave.run(input.conversationId, input.userId).changes === 0) throw notMember(input.userId);
+        if (this.st.leave.run(input.conversationId, input.userId).changes === 0) throw notMember();
         return this.commit(input, seq, { userId: input.userId });
       }
       case 'member.role': {
-        if (this.st.role.run(input.role, input.conversationId, input.userId).changes === 0) throw notMember(input.userId);
+        if (this.st.role.run(input.role, input.conversationId, input.userId).changes === 0) throw notMember();
         return this.commit(input, seq, { userId: input.userId, role: input.role });
       }
       case 'conversation.updated': {
@@ -259,4 +259,4 @@ export class SqliteEventStore implements EventStore {
   }
 }
 
-const notMember = (userId: string): StoreError => new StoreError('not_found', 'That user is not a member of this conversation.');
+const notMember = (): StoreError => new StoreError('not_found', 'That user is not a member of this conversation.');
