@@ -368,11 +368,21 @@ export class ParleyClient extends Emitter<ClientEvents> {
       clearTimeout(this.reconnectTimer);
       if (this.running && !this.ws) this.connect();
     };
+    // Background pages run timers late (aligned to seconds), so a debounced write may not happen before the page goes.
+    const hide = (): void => {
+      if (this.persistTimer) {
+        clearTimeout(this.persistTimer);
+        this.persistTimer = undefined;
+      }
+      void this.flushCache();
+    };
     w.addEventListener('offline', off);
     w.addEventListener('online', on);
+    w.addEventListener('pagehide', hide);
     this.detachBrowser.push(() => {
       w.removeEventListener('offline', off);
       w.removeEventListener('online', on);
+      w.removeEventListener('pagehide', hide);
     });
   }
 
@@ -494,6 +504,11 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.sendingConvs.clear();
     this.syncing.clear();
     this.fullSyncInFlight = false;
+    // Without a connection we no longer know who is online; refreshed after the next sync.
+    if (this.presence.size) {
+      this.presence.clear();
+      this.emit('conversations', undefined);
+    }
   }
 
   private socketLost(ws: SocketLike, code: number): void {
@@ -736,8 +751,10 @@ export class ParleyClient extends Emitter<ClientEvents> {
       if (r.applied.length) this.afterApplied(c, r.applied);
     }
     if (c.pending.size) this.scheduleGapFill(c.id);
-    this.markDirty(c.id);
+    this.markDirty(c.id, true);
     this.emit('conversations', undefined);
+    const unknown = c.conversation.members.map((m) => m.userId).filter((u) => u !== me && !this.presence.has(u));
+    if (unknown.length && this.socketReady) void this.refreshPresence(unknown);
     if (c.conversation.lastSeq > 0) void this.loadLatest(c.id);
     else {
       c.loaded = true;
@@ -843,10 +860,11 @@ export class ParleyClient extends Emitter<ClientEvents> {
     }
   }
 
-  private async refreshPresence(): Promise<void> {
+  /** Presence of the given users, or of everyone we share a conversation with. */
+  private async refreshPresence(userIds?: Id[]): Promise<void> {
     const me = this.user?.id;
-    const ids = new Set<Id>();
-    for (const c of this.convs.values()) for (const m of c.conversation.members) if (m.userId !== me) ids.add(m.userId);
+    const ids = new Set<Id>(userIds);
+    if (!userIds) for (const c of this.convs.values()) for (const m of c.conversation.members) if (m.userId !== me) ids.add(m.userId);
     const all = [...ids];
     try {
       for (let i = 0; i < all.length; i += 100) {
@@ -1254,8 +1272,15 @@ export class ParleyClient extends Emitter<ClientEvents> {
 
   // ----------------------------------------------------------------- cache
 
-  private markDirty(id: Id): void {
+  /** Schedules a write of a conversation; `now` for changes a reload must not lose (a new conversation). */
+  private markDirty(id: Id, now = false): void {
     this.dirty.add(id);
+    if (now) {
+      clearTimeout(this.persistTimer);
+      this.persistTimer = undefined;
+      void this.flushCache();
+      return;
+    }
     this.persistTimer ??= setTimeout(() => {
       this.persistTimer = undefined;
       void this.flushCache();

@@ -19,7 +19,7 @@ export function Avatar({
 }) {
   const status = group || !showPresence ? undefined : (client.presenceOf(userId)?.status ?? 'offline');
   return (
-    <span class="avatar" style={{ width: size, height: size, background: colorFor(userId), fontSize: Math.round(size * 0.38) }} aria-hidden="true">
+    <span class="avatar" style={{ width: `${size}px`, height: `${size}px`, background: colorFor(userId), fontSize: `${Math.round(size * 0.38)}px` }} aria-hidden="true">
       {group ? <Users size={Math.round(size * 0.5)} /> : initials(name)}
       {status && <span class={`dot dot-${status}`} data-presence={status} />}
     </span>

@@ -4,7 +4,7 @@ import { ParleyError } from '../../src/client/index.js';
 import { Avatar } from './avatar.js';
 import { AddMembersDialog, ConfirmDialog } from './dialogs.js';
 import { Alert, Back, Check, Clock, Close, DoubleCheck, Pencil, Reply, Send, Smile, Trash, UserPlus } from './icons.js';
-import { QUICK_REACTIONS, conversationTitle, dayLabel, displayName, peerOf, presenceText, sameDay, timeOf } from './util.js';
+import { QUICK_REACTIONS, colorFor, conversationTitle, dayLabel, displayName, peerOf, presenceText, sameDay, timeOf } from './util.js';
 
 const MAX_BODY = 4000;
 
@@ -319,7 +319,7 @@ function MessageRow({
       aria-label={`${mine ? 'You' : name}, ${timeOf(m.createdAt)}`}
       onKeyDown={onKey}
     >
-      {!mine && showName && first && <div class="msg-name" style={{ color: 'var(--accent)' }}>{name}</div>}
+      {!mine && showName && first && <div class="msg-name" style={{ color: colorFor(m.senderId) }}>{name}</div>}
       <div class="bubble">
         {m.replyTo && !deleted && <ReplyQuote client={client} conv={conv} id={m.replyTo} />}
         {deleted ? <p class="body muted">This message was deleted</p> : <p class="body">{m.body}</p>}

@@ -19,6 +19,8 @@ export function useClientVersion(client: ParleyClient): number {
       });
     };
     const offs = WATCHED.map((name) => client.on(name, bump));
+    // Effects run after the first paint: catch up with whatever changed before we listened.
+    bump();
     // Relative times ("last seen 3 min ago") move on by themselves.
     const tick = setInterval(bump, 30_000);
     return () => {

@@ -1,0 +1,278 @@
+/**
+ * End to end in Debian's Chromium (playwright-core, never a downloaded browser):
+ * two people register in two browser contexts, chat, see typing, ticks and
+ * presence; one goes offline, composes two messages that show as queued, comes
+ * back, and each arrives exactly once, in order. An HTML body shows as text.
+ * Saves screenshots of the main screens to docs/screenshots/.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { startServer, type ParleyServer } from '../../src/server.js';
+import { createNodeClient } from '../../src/client/node.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SHOTS = join(ROOT, 'docs/screenshots');
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) {
+  if (process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing; CI must install the chromium package`);
+  console.log(`# skipping browser tests: ${CHROMIUM} is not installed (apt-get install chromium)`);
+}
+
+const PASSWORD = 'a long password';
+const XSS = '<img src=x onerror=alert(1)>';
+
+let server: ParleyServer;
+let browser: Browser;
+let tmp: string;
+const dialogs: string[] = [];
+
+before(async () => {
+  if (!hasChromium) return;
+  tmp = await mkdtemp(join(tmpdir(), 'parley-browser-'));
+  const webDir = join(tmp, 'web');
+  // Build the app as shipped, so the test sees exactly what `npm start` serves.
+  const { build } = await import('vite');
+  await build({ configFile: join(ROOT, 'web/vite.config.ts'), logLevel: 'warn', build: { outDir: webDir, emptyOutDir: true, sourcemap: false } });
+  server = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir: join(tmp, 'data'),
+    webDir,
+    logLevel: 'silent',
+    argon2MemoryKiB: 1024,
+    argon2TimeCost: 1,
+  });
+  const { chromium } = await import('playwright-core');
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    // launch() runs each browser on a fresh temporary profile (user data dir).
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  await mkdir(SHOTS, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+async function newPage(viewport = { width: 1280, height: 800 }): Promise<{ ctx: BrowserContext; page: Page }> {
+  const ctx = await browser.newContext({ viewport, colorScheme: 'light' });
+  const page = await ctx.newPage();
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    void d.dismiss();
+  });
+  await page.goto(server.url);
+  return { ctx, page };
+}
+
+async function register(page: Page, username: string, displayName: string): Promise<void> {
+  await page.getByRole('button', { name: 'Create an account' }).click();
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Display name').fill(displayName);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('complementary', { name: 'Conversations' }).waitFor();
+}
+
+function timelineBodies(page: Page): Promise<string[]> {
+  return page.locator('.timeline .msg .body').allTextContents();
+}
+
+describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed' }, () => {
+  test('two people chat: typing, ticks, presence, offline queue, safe rendering, phone layout', async () => {
+    const alice = await newPage();
+    const bob = await newPage();
+    const A = alice.page;
+    const B = bob.page;
+
+    await A.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await A.screenshot({ path: join(SHOTS, 'sign-in.png') });
+    await register(A, 'alice', 'Alice Liddell');
+    await register(B, 'bob', 'Bob Marley');
+
+    // Alice starts a direct chat with Bob by username.
+    await A.getByRole('button', { name: 'New chat' }).first().click();
+    await A.getByRole('dialog').getByLabel('Username').fill('bo');
+    await A.locator('.user-item[data-username="bob"]').click();
+    await A.getByRole('heading', { name: 'Bob Marley' }).waitFor();
+    await A.screenshot({ path: join(SHOTS, 'empty-chat.png') });
+
+    // Presence: Bob is online for Alice.
+    await A.locator('.conv-head [data-presence="online"]').waitFor();
+    await A.getByText('online', { exact: true }).waitFor();
+
+    const composerA = A.getByRole('textbox', { name: 'Message' });
+    await composerA.fill('Hi Bob! 👋');
+    await composerA.press('Enter');
+    await composerA.fill('Are you there?');
+    await composerA.press('Enter');
+
+    // Bob sees the conversation with an unread badge and a preview.
+    const item = B.locator('.conv-item', { hasText: 'Alice Liddell' });
+    await item.locator('.badge', { hasText: '2' }).waitFor();
+    await item.locator('.conv-preview', { hasText: 'Are you there?' }).waitFor();
+    await B.screenshot({ path: join(SHOTS, 'unread-badge.png') });
+
+    // Alice's messages are delivered (Bob's device has them), not read yet.
+    await A.locator('.msg.mine').last().locator('[data-tick="delivered"]').waitFor();
+
+    await item.click();
+    await B.getByRole('heading', { name: 'Alice Liddell' }).waitFor();
+    assert.deepEqual(await timelineBodies(B), ['Hi Bob! 👋', 'Are you there?']);
+    // Opening the chat reads it: Alice's ticks turn to read, Bob's badge goes.
+    await A.locator('.msg.mine').last().locator('[data-tick="read"]').waitFor();
+    await item.locator('.badge').waitFor({ state: 'detached' });
+
+    // Typing: Bob types, Alice sees it.
+    const composerB = B.getByRole('textbox', { name: 'Message' });
+    await composerB.pressSequentially('Yes, I am', { delay: 20 });
+    await A.locator('[data-testid="conv-subtitle"]', { hasText: 'typing…' }).waitFor();
+    await A.locator('.typing-row').waitFor();
+    await A.screenshot({ path: join(SHOTS, 'typing.png') });
+    await composerB.press('Enter');
+    await A.locator('.msg.theirs .body', { hasText: 'Yes, I am' }).waitFor();
+
+    // Reply and react from Alice.
+    const bobsMsg = A.locator('.msg.theirs').last();
+    await bobsMsg.hover();
+    await bobsMsg.getByRole('button', { name: 'React' }).click();
+    await bobsMsg.getByRole('menuitem', { name: 'React with ❤️' }).click();
+    await B.locator('.msg.mine .reaction', { hasText: '❤️' }).waitFor();
+    await bobsMsg.hover();
+    await bobsMsg.getByRole('button', { name: 'Reply' }).click();
+    await composerA.fill('Great to hear');
+    await composerA.press('Enter');
+    await B.locator('.msg.theirs .quote', { hasText: 'Yes, I am' }).waitFor();
+
+    // The XSS body is shown as text by both, and nothing runs.
+    await composerA.fill(XSS);
+    await composerA.press('Enter');
+    await B.locator('.msg.theirs .body', { hasText: XSS }).waitFor();
+    assert.equal(await B.locator('.timeline img').count(), 0);
+    assert.equal(await A.locator('.timeline img').count(), 0);
+    assert.equal(await B.locator('.msg.theirs .body').last().textContent(), XSS);
+    await B.screenshot({ path: join(SHOTS, 'conversation.png') });
+
+    // Bob goes offline: the banner says so, and Alice sees him go offline.
+    await bob.ctx.setOffline(true);
+    await B.locator('.banner[data-state="offline"]').waitFor();
+    await A.locator('.conv-head [data-presence="offline"]').waitFor({ timeout: 15_000 });
+
+    // Composed offline: visibly queued, in order.
+    await composerB.fill('Written offline 1');
+    await composerB.press('Enter');
+    await composerB.fill('Written offline 2');
+    await composerB.press('Enter');
+    const queued = B.locator('.msg.queued');
+    await queued.nth(1).waitFor();
+    assert.deepEqual(await queued.locator('.body').allTextContents(), ['Written offline 1', 'Written offline 2']);
+    assert.equal(await queued.first().getAttribute('data-outbox'), 'queued');
+    await B.locator('.banner', { hasText: '2 messages will be sent' }).waitFor();
+    await B.screenshot({ path: join(SHOTS, 'offline-queued.png') });
+    // Nothing reached Alice while Bob was offline.
+    assert.equal(await A.locator('.msg.theirs .body', { hasText: 'Written offline' }).count(), 0);
+
+    // Back online: sent once each, in order; Bob shows online again.
+    await bob.ctx.setOffline(false);
+    await B.locator('.msg.queued').first().waitFor({ state: 'detached', timeout: 15_000 });
+    await A.locator('.msg.theirs .body', { hasText: 'Written offline 2' }).waitFor();
+    await A.locator('.conv-head [data-presence="online"]').waitFor({ timeout: 15_000 });
+    const aliceSees = await timelineBodies(A);
+    assert.deepEqual(
+      aliceSees.filter((b) => b.startsWith('Written offline')),
+      ['Written offline 1', 'Written offline 2'],
+    );
+    const bobSees = await timelineBodies(B);
+    assert.deepEqual(bobSees, aliceSees, 'both show the same timeline');
+    assert.deepEqual(bobSees, ['Hi Bob! 👋', 'Are you there?', 'Yes, I am', 'Great to hear', XSS, 'Written offline 1', 'Written offline 2']);
+    await A.screenshot({ path: join(SHOTS, 'chat-desktop.png') });
+
+    // Phone-sized: the list and the conversation are separate screens.
+    await B.setViewportSize({ width: 390, height: 780 });
+    await B.getByRole('button', { name: 'Back to conversations' }).click();
+    await B.locator('.conv-item', { hasText: 'Alice Liddell' }).waitFor();
+    await B.screenshot({ path: join(SHOTS, 'phone-list.png') });
+    await B.locator('.conv-item', { hasText: 'Alice Liddell' }).click();
+    await B.getByRole('textbox', { name: 'Message' }).waitFor();
+    await B.screenshot({ path: join(SHOTS, 'phone-chat.png') });
+
+    assert.deepEqual(dialogs, [], 'no script ran from a message body');
+    await alice.ctx.close();
+    await bob.ctx.close();
+  });
+
+  test('a queued message survives a page reload (IndexedDB outbox) and is sent once', async () => {
+    const dave = createNodeClient({ url: server.url });
+    await dave.register('dave', PASSWORD, 'Dave Grohl');
+    await dave.login('dave', PASSWORD);
+    const carol = await newPage();
+    const C = carol.page;
+    // The page's WebSocket goes through this route; while `blocked`, it cannot reach the server (HTTP still can).
+    // Routing takes effect for documents loaded after it is set, hence the reload.
+    let blocked = false;
+    await carol.ctx.routeWebSocket(/\/v1\/ws/, (ws) => {
+      if (blocked) ws.close();
+      else ws.connectToServer();
+    });
+    await C.reload();
+    try {
+      await register(C, 'carol', 'Carol King');
+      await C.getByRole('button', { name: 'New chat' }).first().click();
+      await C.getByRole('dialog').getByLabel('Username').fill('dave');
+      await C.locator('.user-item[data-username="dave"]').click();
+      await C.getByRole('heading', { name: 'Dave Grohl' }).waitFor();
+
+      blocked = true;
+      await carol.ctx.setOffline(true);
+      await C.locator('.banner[data-state="offline"]').waitFor();
+      const composer = C.getByRole('textbox', { name: 'Message' });
+      await composer.fill('kept across a reload');
+      await composer.press('Enter');
+      await C.locator('.msg.queued .body', { hasText: 'kept across a reload' }).waitFor();
+      await carol.ctx.setOffline(false);
+      await C.locator('.banner[data-state="reconnecting"]').waitFor();
+
+      await C.reload();
+      // Still unable to connect: the conversation and the queued message come from IndexedDB.
+      await C.getByRole('heading', { name: 'Dave Grohl' }).waitFor({ timeout: 8000 }).catch(async (e) => {
+        await C.screenshot({ path: '/tmp/after-reload.png' });
+        console.log('DEBUG', await C.evaluate(async () => { const r = indexedDB.open('parley'); await new Promise((res) => (r.onsuccess = res)); const db = r.result; const tx = db.transaction('kv'); const q = tx.objectStore('kv').getAllKeys(); await new Promise((res) => (q.onsuccess = res)); return JSON.stringify(q.result); }));
+        throw e;
+      });
+      assert.equal(await C.locator('.banner').getAttribute('data-state'), 'connecting');
+      const queued = C.locator('.msg.queued');
+      await queued.first().waitFor();
+      assert.deepEqual(await queued.locator('.body').allTextContents(), ['kept across a reload']);
+
+      blocked = false;
+      // Going offline and back makes the client reconnect at once instead of after its backoff.
+      await carol.ctx.setOffline(true);
+      await carol.ctx.setOffline(false);
+      await queued.first().waitFor({ state: 'detached', timeout: 15_000 });
+      const convId = dave.conversations()[0]?.id;
+      assert.ok(convId);
+      const end = Date.now() + 5000;
+      while (dave.messages(convId).length < 1 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(
+        dave.messages(convId).map((m) => m.body),
+        ['kept across a reload'],
+      );
+      const { messages } = await dave.api.messages(convId);
+      assert.equal(messages.length, 1);
+    } finally {
+      dave.stop();
+      await carol.ctx.close();
+    }
+  });
+});
