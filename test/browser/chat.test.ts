@@ -275,4 +275,72 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       await carol.ctx.close();
     }
   });
+  test('groups: create one with a member, add another, keyboard navigation between conversations', async () => {
+    const names = ['frank', 'grace', 'heidi'];
+    const others = names.slice(1).map(() => createNodeClient({ url: server.url }));
+    for (const [i, c] of others.entries()) {
+      const n = names[i + 1] as string;
+      await c.register(n, PASSWORD, n[0]!.toUpperCase() + n.slice(1) + ' Hopper');
+      await c.login(n, PASSWORD);
+    }
+    const [grace, heidi] = others as [ReturnType<typeof createNodeClient>, ReturnType<typeof createNodeClient>];
+    const frank = await newPage();
+    const F = frank.page;
+    try {
+      await register(F, 'frank', 'Frank Ocean');
+      // A direct chat first, so the list has two entries to move between.
+      await F.getByRole('button', { name: 'New chat' }).first().click();
+      await F.getByRole('dialog').getByLabel('Username').fill('heidi');
+      await F.locator('.user-item[data-username="heidi"]').click();
+      await F.getByRole('heading', { name: 'Heidi Hopper' }).waitFor();
+
+      await F.getByRole('button', { name: 'New group' }).first().click();
+      const dialog = F.getByRole('dialog');
+      await dialog.getByLabel('Group name').fill('Weekend plans');
+      await dialog.getByLabel('Add people by username').fill('gra');
+      await dialog.locator('.user-item[data-username="grace"]').click();
+      await dialog.getByRole('button', { name: /Create group with 1 person/ }).click();
+      await F.getByRole('heading', { name: 'Weekend plans' }).waitFor();
+      const composer = F.getByRole('textbox', { name: 'Message' });
+      await composer.fill('Hiking on Saturday?');
+      await composer.press('Enter');
+      const gid = grace.conversations().find((c) => c.conversation.title === 'Weekend plans')?.id;
+      const end = Date.now() + 5000;
+      while (Date.now() < end && !(gid && grace.messages(gid).length)) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(gid, 'grace holds the group');
+      assert.deepEqual(
+        grace.messages(gid).map((m) => m.body),
+        ['Hiking on Saturday?'],
+      );
+      await grace.send(gid, 'Count me in! 🥾');
+      await F.locator('.msg.theirs .msg-name', { hasText: 'Grace Hopper' }).waitFor();
+
+      // Add Heidi through the header button.
+      await F.getByRole('button', { name: 'Add members' }).click();
+      const add = F.getByRole('dialog');
+      await add.getByLabel('Add people by username').fill('hei');
+      await add.locator('.user-item[data-username="heidi"]').click();
+      await add.getByRole('button', { name: 'Add', exact: true }).click();
+      await F.locator('[data-testid="conv-subtitle"]', { hasText: 'Heidi Hopper' }).waitFor();
+      const hend = Date.now() + 5000;
+      while (Date.now() < hend && !heidi.conversation(gid)) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(heidi.conversation(gid), 'heidi was told about the group');
+      await F.screenshot({ path: join(SHOTS, 'group.png') });
+
+      // Keyboard: from the first conversation, ArrowDown moves to the next; Enter opens it.
+      await F.locator('.conv-item').first().focus();
+      await F.keyboard.press('ArrowDown');
+      await F.keyboard.press('Enter');
+      await F.getByRole('heading', { name: 'Heidi Hopper' }).waitFor();
+      // Opening a conversation puts focus in its composer; back to the list to move again.
+      await F.waitForFunction(() => document.activeElement?.getAttribute('aria-label') === 'Message');
+      await F.locator('.conv-item[aria-current="true"]').focus();
+      await F.keyboard.press('ArrowUp');
+      await F.keyboard.press('Enter');
+      await F.getByRole('heading', { name: 'Weekend plans' }).waitFor();
+    } finally {
+      for (const c of others) c.stop();
+      await frank.ctx.close();
+    }
+  });
 });

@@ -83,7 +83,7 @@ function UserResults({ client, users, onPick, picked }: { client: ParleyClient; 
     <ul class="user-results" aria-label="People">
       {users.map((u) => (
         <li key={u.id}>
-          <button class={`user-item ${picked?.has(u.id) ? 'picked' : ''}`} onClick={() => onPick(u)} aria-pressed={picked ? picked.has(u.id) : undefined} data-username={u.username}>
+          <button type="button" class={`user-item ${picked?.has(u.id) ? 'picked' : ''}`} onClick={() => onPick(u)} aria-pressed={picked ? picked.has(u.id) : undefined} data-username={u.username}>
             <Avatar client={client} userId={u.id} name={u.displayName || u.username} size={36} showPresence={false} />
             <span class="user-text">
               <strong>{u.displayName || u.username}</strong>
