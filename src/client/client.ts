@@ -148,7 +148,8 @@ export class ParleyClient extends Emitter<ClientEvents> {
   private readonly adopting = new Set<Id>();
   private readonly loadingLatest = new Map<Id, Promise<void>>();
   private outboxStore: Outbox | undefined;
-  private readonly sendingConvs = new Set<Id>();
+  /** Conversations whose outbox is being sent, with the token of the loop doing it. */
+  private readonly sendingConvs = new Map<Id, symbol>();
   private dirty = new Set<Id>();
   private persistTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -1030,14 +1031,16 @@ export class ParleyClient extends Emitter<ClientEvents> {
   private async pump(conversationId: Id): Promise<void> {
     const ob = this.outboxStore;
     if (!ob || this.sendingConvs.has(conversationId)) return;
-    this.sendingConvs.add(conversationId);
+    // A loop from before a reconnect may still be unwinding; only the current one may clear the mark.
+    const token = Symbol(conversationId);
+    this.sendingConvs.set(conversationId, token);
     try {
       for (let item = ob.next(conversationId); item && this.socketReady; item = ob.next(conversationId)) {
         const ok = await this.sendOne(ob, item);
-        if (!ok) break;
+        if (!ok || this.sendingConvs.get(conversationId) !== token) break;
       }
     } finally {
-      this.sendingConvs.delete(conversationId);
+      if (this.sendingConvs.get(conversationId) === token) this.sendingConvs.delete(conversationId);
     }
   }
 

@@ -66,6 +66,38 @@ describe('SDK resilience', () => {
     }
   });
 
+  test('a burst of sends over a link cut twice arrives exactly once each, in compose order', async () => {
+    const relay = await Relay.start(server.port);
+    const a = await signedIn(relay.url);
+    const b = await signedIn(server.url);
+    try {
+      const id = await directChat(a.client, b.client);
+      const expected = Array.from({ length: 30 }, (_, i) => `burst ${i}`);
+      let reconnects = 0;
+      a.client.on('state', (st) => {
+        if (st === 'reconnecting') reconnects++;
+      });
+      for (const [i, body] of expected.entries()) {
+        await a.client.send(id, body);
+        if (i === 8 || i === 19) relay.cut();
+      }
+      await until(() => a.client.outbox(id).length === 0, 15000, 'outbox drained');
+      await until(() => bodies(b.client, id).length === 30, 5000, 'b has all');
+      assert.ok(reconnects >= 1, `the link was cut under the client (${reconnects} reconnects)`);
+      assert.deepEqual(bodies(b.client, id), expected);
+      assert.deepEqual(bodies(a.client, id), expected);
+      const onServer = await b.client.api.messages(id, { limit: 100 });
+      assert.deepEqual(
+        onServer.messages.map((m) => m.body),
+        expected,
+      );
+    } finally {
+      a.client.stop();
+      b.client.stop();
+      await relay.close();
+    }
+  });
+
   test('server restart on the same data dir; a client restarted from its file store sends its outbox once, in order', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'parley-sdk-store-'));
     const storagePath = join(dir, 'client.json');
