@@ -4,15 +4,14 @@
  * Markdown table of ratios, writes bench/results/<time>.json and .svg, and
  * updates docs/benchmarks.md. Run with tsx (no build step needed).
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { killAllSync, pinSelf, pinningAvailable, stopAll } from './lib/proc.js';
+import { killAllSync, pinSelf, pinningAvailable, stopAll, waitQuiet } from './lib/proc.js';
 import { Progress } from './lib/progress.js';
 import { ROOT } from './lib/paths.js';
 import { parleyLaunch, SYSTEM_NAMES } from './lib/systems.js';
-import { summarizeProfile, type ProfileSummary } from './lib/cpuprofile.js';
 import { SYSTEMS, type System } from './gen/wire.js';
 import { direct, group, idle, storm, sync, WORKLOADS, type Ctx, type Options, type SystemResult, type WorkloadName } from './workloads.js';
 import { chartSvg, evaluateTargets, markdownTable, resultsSection, targetsTable, updateDocs, type RunResults } from './report.js';
@@ -29,12 +28,13 @@ const HELP = `npm run bench -- [options]
   --sync-stored a,b        messages stored before the sync test (default 10000,1000000; quick 10000); 10000000 works, slowly
   --sync-trials N          reconnects measured per store size
   --storm N                clients in the reconnect storm (default 10000; quick 1000)
-  --profile                run the servers under node --cpu-prof and summarise the hot spots
+  --profile                CPU-profile each server over the measured windows (V8 inspector) and list the hot spots
+  --quiet-wait S           before each workload, wait up to S seconds for other tenants to leave the cores idle (default 0)
   --no-pin                 do not pin server and generator to cores
   --no-save                print only: no JSON, SVG or docs update
   --help`;
 
-function parseArgs(argv: string[]): Options & { save: boolean } {
+function parseArgs(argv: string[]): Options & { save: boolean; quietWaitMs: number } {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -47,18 +47,19 @@ function parseArgs(argv: string[]): Options & { save: boolean } {
     process.stdout.write(`${HELP}\n`);
     process.exit(0);
   }
-  const known = ['quick', 'workloads', 'systems', 'idle', 'clients', 'rates', 'step-ms', 'group-sizes', 'sync-stored', 'sync-trials', 'storm', 'profile', 'no-pin', 'no-save', 'help'];
+  const known = ['quiet-wait', 'quick', 'workloads', 'systems', 'idle', 'clients', 'rates', 'step-ms', 'group-sizes', 'sync-stored', 'sync-trials', 'storm', 'profile', 'no-pin', 'no-save', 'help'];
   for (const k of flags.keys()) if (!known.includes(k)) throw new Error(`unknown option --${k}\n${HELP}`);
   const quick = flags.has('quick');
   const list = (k: string): string[] | undefined => flags.get(k)?.split(',').map((x) => x.trim()).filter(Boolean);
   const nums = (k: string): number[] | undefined => list(k)?.map((x) => {
     const n = Number(x);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${k}: ${x} is not a positive number`);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${k}: ${x} is not a number ≥ 0`);
     return n;
   });
   const num = (k: string, def: number): number => nums(k)?.[0] ?? def;
-  const workloads = (list('workloads') ?? [...WORKLOADS]) as WorkloadName[];
-  for (const w of workloads) if (!WORKLOADS.includes(w)) throw new Error(`unknown workload ${w}`);
+  const asked = (list('workloads') ?? [...WORKLOADS]) as WorkloadName[];
+  for (const w of asked) if (!WORKLOADS.includes(w)) throw new Error(`unknown workload ${w}`);
+  const workloads = WORKLOADS.filter((w) => asked.includes(w)); // always in the canonical order
   const systems = (list('systems') ?? [...SYSTEMS]) as System[];
   for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}`);
   const pin = !flags.has('no-pin') && pinningAvailable();
@@ -72,16 +73,17 @@ function parseArgs(argv: string[]): Options & { save: boolean } {
     profileDir: join(tmpdir(), `parley-bench-prof-${Date.now()}`),
     idleN: num('idle', quick ? 2000 : 19_500),
     directClients: num('clients', 1000),
-    rates: nums('rates') ?? (quick ? [10_000, 40_000, 70_000, 100_000] : [5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 90_000, 100_000, 120_000, 140_000]),
+    rates: nums('rates') ?? (quick ? [10_000, 20_000, 30_000, 40_000, 60_000] : [5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 90_000, 100_000, 120_000, 140_000]),
     stepMs: num('step-ms', quick ? 1000 : 3000),
-    warmupMs: quick ? 2500 : 5000,
-    drainMs: quick ? 1500 : 3000,
+    warmupMs: quick ? 2000 : 5000,
+    drainMs: quick ? 1000 : 3000,
     groupSizes: nums('group-sizes') ?? (quick ? [1000] : [100, 1000, 10_000]),
     groupSenders: 4,
     syncStored: nums('sync-stored') ?? (quick ? [10_000] : [10_000, 1_000_000]),
     syncTrials: num('sync-trials', quick ? 3 : 10),
     stormN: num('storm', quick ? 1000 : 10_000),
     perWorker: 8000,
+    quietWaitMs: num('quiet-wait', 0) * 1000,
     save: !flags.has('no-save'),
   };
 }
@@ -107,26 +109,6 @@ function machine(ctx: Ctx, opts: Options): RunResults['machine'] {
   };
 }
 
-function profiles(dir: string): Record<string, ProfileSummary> {
-  const out: Record<string, ProfileSummary> = {};
-  let subdirs: string[];
-  try {
-    subdirs = readdirSync(dir);
-  } catch {
-    return out;
-  }
-  for (const sub of subdirs) {
-    for (const f of readdirSync(join(dir, sub)).filter((x) => x.endsWith('.cpuprofile'))) {
-      try {
-        out[sub] = summarizeProfile(join(dir, sub, f), 20);
-      } catch {
-        /* a profile cut short by SIGKILL is not valid JSON */
-      }
-    }
-  }
-  return out;
-}
-
 /** Used only when docs/benchmarks.md does not exist yet; afterwards only the results section is rewritten. */
 const DOC_TEMPLATE = '# Benchmarks\n\nRun `npm run bench` (see `npm run bench -- --help`).\n';
 
@@ -139,7 +121,7 @@ async function main(): Promise<void> {
   const units = opts.workloads.reduce((a, w) => a + (w === 'sync' ? (systems.includes('parley') ? 1 : 0) : systems.length), 0);
   const progress = new Progress(units);
   const dataDir = mkdtempSync(join(tmpdir(), 'parley-bench-'));
-  const ctx: Ctx = { opts, progress, runId: Date.now().toString(36).slice(-6), users: [], dataDir, tmpDirs: [dataDir], affinity: {} };
+  const ctx: Ctx = { opts, progress, runId: Date.now().toString(36).slice(-6), users: [], dataDir, tmpDirs: [dataDir], affinity: {}, profiles: {} };
   const startedAt = new Date().toISOString();
   const results: RunResults = {
     startedAt,
@@ -177,6 +159,11 @@ async function main(): Promise<void> {
 
   const capture = async <T>(label: string, fn: () => Promise<T>): Promise<SystemResult<T>> => {
     progress.begin(label);
+    if (opts.quietWaitMs > 0) {
+      progress.note('waiting for a quiet machine');
+      const q = await waitQuiet(opts.quietWaitMs);
+      if (q.waitedMs > 1500) progress.log(`  ${label}: waited ${Math.round(q.waitedMs / 1000)} s for other tenants (cores ${q.busyPct}% busy at start)`);
+    }
     try {
       return { result: await fn() };
     } catch (e) {
@@ -214,7 +201,7 @@ async function main(): Promise<void> {
   results.finishedAt = new Date().toISOString();
   results.machine = machine(ctx, opts);
   results.targets = evaluateTargets(results);
-  const prof = opts.profile ? profiles(opts.profileDir) : {};
+  const prof = ctx.profiles;
   const out = { ...results, profiles: prof };
 
   process.stdout.write(`\n${markdownTable(results)}\n\n${targetsTable(results.targets)}\n`);
@@ -222,6 +209,8 @@ async function main(): Promise<void> {
     process.stdout.write(`\nCPU profile ${name} (${p.totalMs} ms, idle ${p.idlePct}%, GC ${p.gcPct}% of busy):\n`);
     for (const f of p.functions.slice(0, 12)) process.stdout.write(`  ${String(f.pct).padStart(5)}%  ${f.name}  ${f.where}\n`);
     process.stdout.write('  by module: ' + p.modules.slice(0, 8).map((m) => `${m.name} ${m.pct}%`).join(', ') + '\n');
+    process.stdout.write('  by innermost own function (inclusive of what it calls):\n');
+    for (const f of p.ownCode.slice(0, 10)) process.stdout.write(`  ${String(f.pct).padStart(5)}%  ${f.name}  ${f.where}\n`);
   }
   if (opts.save) {
     const stamp = startedAt.replace(/[:]/g, '-').replace(/\..*$/, '');

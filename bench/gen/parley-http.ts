@@ -30,7 +30,7 @@ export async function api<T>(base: string, method: string, path: string, token: 
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(30_000),
+      signal: AbortSignal.timeout(120_000),
     });
     const text = await res.text();
     const json = (text ? JSON.parse(text) : {}) as T & ApiError;

@@ -10,7 +10,7 @@ interface ProfileNode {
   hitCount?: number;
   children?: number[];
 }
-interface CpuProfile {
+export interface CpuProfile {
   nodes: ProfileNode[];
   startTime: number;
   endTime: number;
@@ -32,6 +32,12 @@ export interface ProfileSummary {
   gcPct: number;
   functions: HotSpot[];
   modules: HotSpot[];
+  /**
+   * Busy time charged to the innermost function of the repository's own code
+   * (src/ or bench/) on the stack: what each of our functions costs including
+   * the library and native work it calls (SQLite, socket writes, JSON).
+   */
+  ownCode: HotSpot[];
 }
 
 /** node_modules/<pkg>, node:<internal>, or the repo-relative file. */
@@ -47,8 +53,8 @@ export function moduleOf(url: string): string {
   return src >= 0 ? url.slice(src + 1) : url.replace(/^file:\/\//, '');
 }
 
-export function summarizeProfile(file: string, top = 25): ProfileSummary {
-  const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+export function summarizeProfile(file: string, top = 25, profile?: CpuProfile): ProfileSummary {
+  const p = profile ?? (JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   // Self time per node from samples and their time deltas (more exact than hitCount × average interval).
   const self = new Map<number, number>();
@@ -63,6 +69,16 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     for (const n of p.nodes) self.set(n.id, ((n.hitCount ?? 0) * total) / hits);
   }
   const totalUs = [...self.values()].reduce((a, b) => a + b, 0) || 1;
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const own = new Map<string, HotSpot>();
+  const ownOf = (id: number): ProfileNode | undefined => {
+    for (let cur: number | undefined = id, hops = 0; cur !== undefined && hops < 500; cur = parent.get(cur), hops++) {
+      const n = byId.get(cur);
+      if (n && /\/(src|bench)\//.test(n.callFrame.url) && !n.callFrame.url.includes('node_modules')) return n;
+    }
+    return undefined;
+  };
   const fns = new Map<string, HotSpot>();
   const mods = new Map<string, HotSpot>();
   let idle = 0;
@@ -83,6 +99,15 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     const m = mods.get(mod) ?? { name: mod, where: mod, selfMs: 0, pct: 0 };
     m.selfMs += us / 1000;
     mods.set(mod, m);
+    if (name !== '(idle)') {
+      const o = ownOf(id);
+      const oname = o ? o.callFrame.functionName || '(anonymous)' : '(outside the repository code)';
+      const owhere = o ? `${moduleOf(o.callFrame.url)}:${o.callFrame.lineNumber + 1}` : '';
+      const ok = `${oname}@${owhere}`;
+      const h = own.get(ok) ?? { name: oname, where: owhere, selfMs: 0, pct: 0 };
+      h.selfMs += us / 1000;
+      own.set(ok, h);
+    }
   }
   // Percentages of busy time, so an idle server does not dilute the picture.
   const busyUs = Math.max(totalUs - idle, 1);
@@ -99,5 +124,6 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     gcPct: Math.round((gc / busyUs) * 1000) / 10,
     functions: finish([...fns.values()]),
     modules: finish([...mods.values()]),
+    ownCode: finish([...own.values()]),
   };
 }

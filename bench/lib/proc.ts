@@ -197,3 +197,20 @@ export function coreBusyPct(a: CoreTimes[], b: CoreTimes[]): number[] {
     return y && dt > 0 ? Math.round(((x.busy - y.busy) / dt) * 1000) / 10 : 0;
   });
 }
+
+/**
+ * Waits (at most maxWaitMs) until the machine is quiet: all cores together
+ * busier than thresholdPct of one core means someone else is working. Returns
+ * how long it waited and the last reading, for the record.
+ */
+export async function waitQuiet(maxWaitMs: number, thresholdPct = 25): Promise<{ waitedMs: number; busyPct: number }> {
+  const t0 = Date.now();
+  let busy: number;
+  do {
+    const a = coreTimes();
+    await new Promise((r) => setTimeout(r, 1000));
+    busy = coreBusyPct(a, coreTimes()).reduce((x, y) => x + y, 0);
+    if (busy < thresholdPct) break;
+  } while (Date.now() - t0 < maxWaitMs);
+  return { waitedMs: Date.now() - t0, busyPct: Math.round(busy) };
+}

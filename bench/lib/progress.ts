@@ -13,8 +13,11 @@ export class Progress {
   }
 
   /** Starts the next unit of work (one workload on one system). */
+  private unitStart = Date.now();
+
   begin(label: string): void {
     this.label = label;
+    this.unitStart = Date.now();
     this.draw('');
   }
 
@@ -24,7 +27,8 @@ export class Progress {
 
   end(): void {
     this.done = Math.min(this.done + 1, this.total);
-    this.draw('done');
+    this.draw(`done in ${((Date.now() - this.unitStart) / 1000).toFixed(1)} s`);
+    if (this.tty) process.stderr.write('\n');
   }
 
   /** Prints a line that stays (above the bar on a terminal). */

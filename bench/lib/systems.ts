@@ -3,7 +3,7 @@
  * pinned to the server core.
  */
 import { createServer } from 'node:net';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { spawnPinned, stopProc, type Proc } from './proc.js';
@@ -27,8 +27,8 @@ export interface ServerOptions {
   core: number | null;
   /** Parley only. */
   dataDir?: string;
-  /** Directory for a V8 CPU profile written when the server exits (node --cpu-prof). */
-  cpuProfDir?: string;
+  /** Open the V8 inspector on this loopback port (for RemoteProfiler). */
+  inspectPort?: number;
   /** Socket.IO cluster variant. */
   redisUrl?: string;
 }
@@ -122,10 +122,7 @@ async function waitHttp(url: string, timeoutMs: number, proc: Proc): Promise<voi
 export async function startSystem(system: System, opts: ServerOptions): Promise<RunningServer> {
   const port = await freePort();
   const nodeFlags: string[] = [];
-  if (opts.cpuProfDir) {
-    mkdirSync(opts.cpuProfDir, { recursive: true });
-    nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
-  }
+  if (opts.inspectPort) nodeFlags.push(`--inspect=127.0.0.1:${opts.inspectPort}`);
   let proc: Proc;
   if (system === 'parley') {
     const launch = parleyLaunch();
