@@ -275,7 +275,7 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       await carol.ctx.close();
     }
   });
-  test('groups: create one with a member, add another, keyboard navigation between conversations', async () => {
+  test('groups: create, add a member, edit and delete, older history on scroll up, keyboard navigation', async () => {
     const names = ['frank', 'grace', 'heidi'];
     const others = names.slice(1).map(() => createNodeClient({ url: server.url }));
     for (const [i, c] of others.entries()) {
@@ -315,6 +315,30 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       await grace.send(gid, 'Count me in! 🥾');
       await F.locator('.msg.theirs .msg-name', { hasText: 'Grace Hopper' }).waitFor();
 
+      // Edit: ↑ in the empty composer edits one's last message.
+      await composer.fill('Bring snacks');
+      await composer.press('Enter');
+      await F.locator('.msg.mine .body', { hasText: 'Bring snacks' }).waitFor();
+      await composer.press('ArrowUp');
+      await F.getByText('Editing message').waitFor();
+      await composer.fill('Bring snacks and water');
+      await composer.press('Enter');
+      await F.locator('.msg.mine .edited').waitFor();
+      const wait = async (cond: () => boolean): Promise<void> => {
+        const until = Date.now() + 5000;
+        while (!cond() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      };
+      await wait(() => grace.messages(gid).some((m) => m.body === 'Bring snacks and water'));
+      assert.ok(grace.messages(gid).some((m) => m.body === 'Bring snacks and water' && m.editedAt));
+      // Delete, after a confirmation dialog.
+      const snack = F.locator('.msg.mine', { hasText: 'Bring snacks and water' });
+      await snack.hover();
+      await snack.getByRole('button', { name: 'Delete' }).click();
+      await F.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+      await F.locator('.msg.mine.deleted', { hasText: 'This message was deleted' }).waitFor();
+      await wait(() => grace.messages(gid).some((m) => !!m.deletedAt));
+      assert.ok(grace.messages(gid).some((m) => m.deletedAt && m.body === ''));
+
       // Add Heidi through the header button.
       await F.getByRole('button', { name: 'Add members' }).click();
       const add = F.getByRole('dialog');
@@ -338,6 +362,30 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       await F.keyboard.press('ArrowUp');
       await F.keyboard.press('Enter');
       await F.getByRole('heading', { name: 'Weekend plans' }).waitFor();
+
+      // A long history: the newest page shows, older pages load as one scrolls up.
+      for (let i = 0; i < 80; i++) await grace.api.postMessage(gid, `hist-${i}`, `history ${i}`);
+      await F.locator('.msg .body', { hasText: 'history 79' }).waitFor();
+      // Frank signs in on a second browser with nothing cached: only the newest page is fetched.
+      const second = await newPage();
+      const F2 = second.page;
+      await F2.getByLabel('Username').fill('frank');
+      await F2.getByLabel('Password').fill(PASSWORD);
+      await F2.getByRole('button', { name: 'Sign in' }).click();
+      await F2.locator('.conv-item', { hasText: 'Weekend plans' }).click();
+      await F2.locator('.msg .body', { hasText: 'history 79' }).waitFor();
+      assert.equal(await F2.locator('.msg .body', { hasText: 'Hiking on Saturday?' }).count(), 0, 'old messages not loaded yet');
+      const timeline = F2.getByRole('log', { name: 'Messages' });
+      for (let i = 0; i < 20 && (await F2.locator('.history-note.start').count()) === 0; i++) {
+        await timeline.evaluate((el) => el.scrollTo(0, 0));
+        await F2.waitForTimeout(150);
+      }
+      await F2.locator('.history-note.start').waitFor();
+      const all = await timelineBodies(F2);
+      await second.ctx.close();
+      assert.equal(all[0], 'Hiking on Saturday?');
+      assert.equal(all.filter((b) => b.startsWith('history ')).length, 80);
+      assert.equal(new Set(all).size, all.length, 'no message shown twice');
     } finally {
       for (const c of others) c.stop();
       await frank.ctx.close();
