@@ -3,7 +3,7 @@
  * two people register in two browser contexts, chat, see typing, ticks and
  * presence; one goes offline, composes two messages that show as queued, comes
  * back, and each arrives exactly once, in order. An HTML body shows as text.
- * Saves screenshots of the main screens to docs/screenshots/.
+ * Saves screenshots of the main screens (to docs/screenshots/ with PARLEY_SCREENSHOTS=1).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +18,8 @@ import { createNodeClient } from '../../src/client/node.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SHOTS = join(ROOT, 'docs/screenshots');
+// Screenshots refresh docs/screenshots/ only when asked (PARLEY_SCREENSHOTS=1), so a test run leaves the tree clean.
+let SHOTS = join(ROOT, 'docs/screenshots');
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) {
   if (process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing; CI must install the chromium package`);
@@ -36,6 +37,7 @@ const dialogs: string[] = [];
 before(async () => {
   if (!hasChromium) return;
   tmp = await mkdtemp(join(tmpdir(), 'parley-browser-'));
+  if (process.env.PARLEY_SCREENSHOTS !== '1') SHOTS = join(tmp, 'screenshots');
   const webDir = join(tmp, 'web');
   // Build the app as shipped, so the test sees exactly what `npm start` serves.
   const { build } = await import('vite');
