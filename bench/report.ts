@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { System } from './gen/wire.js';
+import type { ProfileSummary } from './lib/cpuprofile.js';
 import { SYSTEM_NAMES } from './lib/systems.js';
 import type {
   DirectResult,
@@ -41,6 +42,8 @@ export interface RunResults {
   sync: SystemResult<SyncStoredResult[]> | null;
   storm: Partial<Record<System, SystemResult<StormResult>>>;
   targets: TargetRow[];
+  /** With --profile: the server's CPU profile per "<workload>-<system>". */
+  profiles?: Record<string, ProfileSummary>;
 }
 
 export interface TargetRow {
@@ -141,6 +144,7 @@ export function markdownTable(r: RunResults): string {
   if (r.options.workloads.includes('idle')) {
     const n = r.options.idleN.toLocaleString('en-US');
     rows.push([`idle ${n}`, 'server KB per connection', idle('ws')?.kbPerConn ?? null, idle('sio')?.kbPerConn ?? null, idle('parley')?.kbPerConn ?? null, '≤ 6 KB, ≤ 1.25× ws', r.targets[0]?.pass ?? null]);
+    rows.push([`idle ${n}`, 'server KB per connection, second half only', idle('ws')?.kbPerConnSecondHalf ?? null, idle('sio')?.kbPerConnSecondHalf ?? null, idle('parley')?.kbPerConnSecondHalf ?? null, '', null]);
     rows.push([`idle ${n}`, 'seconds to connect all', sec(idle('ws')?.connectMs), sec(idle('sio')?.connectMs), sec(idle('parley')?.connectMs), '', null]);
     rows.push([`idle ${n}`, 'server CPU µs per connect', idle('ws')?.serverCpuUsPerConn ?? null, idle('sio')?.serverCpuUsPerConn ?? null, idle('parley')?.serverCpuUsPerConn ?? null, '', null]);
   }
@@ -209,10 +213,10 @@ const COLORS: Record<System, string> = { ws: '#1f77b4', sio: '#ff7f0e', parley: 
 
 /** Throughput (delivered msg/s) against p99 latency (log scale) for the direct workload, one line per system. */
 export function chartSvg(r: RunResults): string {
-  const W = 720;
+  const W = 840;
   const H = 420;
   const L = 70;
-  const R = 20;
+  const R = 140; // legend column
   const T = 40;
   const B = 60;
   const series = (['ws', 'sio', 'parley'] as const).map((s) => ({ s, pts: (res(r.direct[s])?.steps ?? []).map((x) => [x.deliveredPerSec, Math.max(x.latency.p99Ms, 0.1)] as const) }));
@@ -245,12 +249,26 @@ export function chartSvg(r: RunResults): string {
     if (pts.length === 0) return;
     out.push(`<polyline fill="none" stroke="${COLORS[s]}" stroke-width="2" points="${pts.map((p) => `${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join(' ')}"/>`);
     for (const p of pts) out.push(`<circle cx="${px(p[0]).toFixed(1)}" cy="${py(p[1]).toFixed(1)}" r="3.5" fill="${COLORS[s]}"/>`);
-    const ly = T + 14 + i * 16;
-    out.push(`<line x1="${L + 12}" y1="${ly - 4}" x2="${L + 32}" y2="${ly - 4}" stroke="${COLORS[s]}" stroke-width="2"/>`);
-    out.push(`<text x="${L + 38}" y="${ly}">${SYSTEM_NAMES[s]}</text>`);
+    const ly = T + 14 + i * 18;
+    const lx = W - R + 14;
+    out.push(`<line x1="${lx}" y1="${ly - 4}" x2="${lx + 20}" y2="${ly - 4}" stroke="${COLORS[s]}" stroke-width="2"/>`);
+    out.push(`<circle cx="${lx + 10}" cy="${ly - 4}" r="3.5" fill="${COLORS[s]}"/>`);
+    out.push(`<text x="${lx + 26}" y="${ly}">${SYSTEM_NAMES[s]}</text>`);
   });
   out.push('</svg>');
   return out.join('\n');
+}
+
+function profileSection(p: Record<string, ProfileSummary> | undefined): string[] {
+  if (!p || Object.keys(p).length === 0) return [];
+  const out = ['', '### Where the server time went (CPU profile of the measured windows)', ''];
+  for (const [name, s] of Object.entries(p)) {
+    out.push(`**${name}** (${s.totalMs} ms profiled, ${s.idlePct}% idle, GC ${s.gcPct}% of busy). Busy time by the innermost own function on the stack:`, '');
+    out.push('| % of busy | function | file |', '|--:|---|---|');
+    for (const f of s.ownCode.slice(0, 8)) out.push(`| ${f.pct} | \`${f.name}\` | ${f.where} |`);
+    out.push('', `Self time: ${s.functions.slice(0, 6).map((f) => `\`${f.name}\` ${f.pct}%`).join(', ')}.`, '');
+  }
+  return out;
 }
 
 const START = '<!-- bench:results:start -->';
@@ -281,6 +299,7 @@ export function resultsSection(r: RunResults, jsonRel: string, svgRel: string): 
     directStepsTable(r),
     '',
     `![throughput vs p99](${svgRel.replace(/^bench\//, '../bench/')})`,
+    ...profileSection(r.profiles),
     END,
   ].join('\n');
 }

@@ -4,7 +4,7 @@
  * Markdown table of ratios, writes bench/results/<time>.json and .svg, and
  * updates docs/benchmarks.md. Run with tsx (no build step needed).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -32,6 +32,7 @@ const HELP = `npm run bench -- [options]
   --quiet-wait S           before each workload, wait up to S seconds for other tenants to leave the cores idle (default 0)
   --no-pin                 do not pin server and generator to cores
   --no-save                print only: no JSON, SVG or docs update
+  --render FILE.json       only redraw the chart and the docs section from a saved run
   --help`;
 
 function parseArgs(argv: string[]): Options & { save: boolean; quietWaitMs: number } {
@@ -73,7 +74,7 @@ function parseArgs(argv: string[]): Options & { save: boolean; quietWaitMs: numb
     profileDir: join(tmpdir(), `parley-bench-prof-${Date.now()}`),
     idleN: num('idle', quick ? 2000 : 19_500),
     directClients: num('clients', 1000),
-    rates: nums('rates') ?? (quick ? [10_000, 20_000, 30_000, 40_000, 60_000] : [5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 90_000, 100_000, 120_000, 140_000]),
+    rates: nums('rates') ?? (quick ? [2_500, 5_000, 10_000, 20_000, 30_000, 40_000, 60_000] : [2_500, 5_000, 7_500, 10_000, 12_500, 15_000, 20_000, 25_000, 30_000, 35_000, 40_000, 50_000, 60_000, 80_000, 100_000, 120_000]),
     stepMs: num('step-ms', quick ? 1000 : 3000),
     warmupMs: quick ? 2000 : 5000,
     drainMs: quick ? 1000 : 3000,
@@ -112,8 +113,23 @@ function machine(ctx: Ctx, opts: Options): RunResults['machine'] {
 /** Used only when docs/benchmarks.md does not exist yet; afterwards only the results section is rewritten. */
 const DOC_TEMPLATE = '# Benchmarks\n\nRun `npm run bench` (see `npm run bench -- --help`).\n';
 
+/** Re-renders the chart and the docs section from a saved run (after a change to the report code). */
+function render(jsonPath: string): void {
+  const r = JSON.parse(readFileSync(jsonPath, 'utf8')) as RunResults;
+  r.targets = evaluateTargets(r);
+  const svg = jsonPath.replace(/\.json$/, '.svg');
+  writeFileSync(svg, chartSvg(r));
+  updateDocs(join(ROOT, 'docs', 'benchmarks.md'), resultsSection(r, relative(ROOT, jsonPath), relative(ROOT, svg)), DOC_TEMPLATE);
+  process.stdout.write(`${markdownTable(r)}\n\n${targetsTable(r.targets)}\n\nrewrote ${relative(ROOT, svg)} and docs/benchmarks.md\n`);
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv[0] === '--render') {
+    if (!argv[1]) throw new Error('--render needs the path of a results JSON');
+    render(argv[1]);
+    return;
+  }
   const opts = parseArgs(argv);
   if (opts.genCore !== null) pinSelf(opts.genCore);
   const launch = parleyLaunch();
@@ -202,7 +218,8 @@ async function main(): Promise<void> {
   results.machine = machine(ctx, opts);
   results.targets = evaluateTargets(results);
   const prof = ctx.profiles;
-  const out = { ...results, profiles: prof };
+  results.profiles = prof;
+  const out = results;
 
   process.stdout.write(`\n${markdownTable(results)}\n\n${targetsTable(results.targets)}\n`);
   for (const [name, p] of Object.entries(prof)) {

@@ -98,8 +98,13 @@ export interface IdleResult {
   connectMs: number;
   connectsPerSec: number;
   rssBeforeKiB: number;
+  /** After the first half of the connections. */
+  rssMidKiB: number;
   rssAfterKiB: number;
+  /** (after − before) / N: the issue's definition. */
   kbPerConn: number;
+  /** (after − mid) / (N − N/2): the marginal cost, without one-time heap growth. */
+  kbPerConnSecondHalf: number;
   serverCpuUsPerConn: number;
   genCpuPct: number;
   workers: number;
@@ -276,12 +281,13 @@ export async function ensureUsers(ctx: Ctx, n: number): Promise<void> {
   }
 }
 
-async function connectAll(s: Session, ctx: Ctx, system: System, n: number, gen: number) {
+/** Connects clients [from, n) and waits until each is ready (Parley: authenticated). */
+async function connectAll(s: Session, ctx: Ctx, system: System, n: number, gen: number, from = 0) {
   const t0 = performance.now();
   const parts = await Promise.all(
     s.workers.map((w, i) =>
       w.call(
-        { cmd: 'connect', specs: (s.blocks[i] ?? []).filter((x) => x < n).map((idx) => specFor(ctx, system, idx)), gen, concurrency: 100, timeoutMs: 240_000 },
+        { cmd: 'connect', specs: (s.blocks[i] ?? []).filter((x) => x >= from && x < n).map((idx) => specFor(ctx, system, idx)), gen, concurrency: 100, timeoutMs: 240_000 },
         300_000,
       ),
     ),
@@ -291,7 +297,7 @@ async function connectAll(s: Session, ctx: Ctx, system: System, n: number, gen: 
   for (const p of parts) for (const [k, v] of Object.entries(p.errors)) errors[k] = (errors[k] ?? 0) + v;
   return {
     connected,
-    failed: n - connected,
+    failed: n - from - connected,
     ms: performance.now() - t0,
     genCpuPct: Math.max(...parts.map((p) => p.genCpuPct)),
     errors,
@@ -435,28 +441,50 @@ export async function idle(ctx: Ctx, system: System): Promise<IdleResult> {
     await closeAll(s);
     await sleep(1500);
     const before = await steadyRss(s.server.pid);
-    const cpu0 = cpuMs(s.server.pid);
-    ctx.progress.note(`connecting ${n}`);
-    const c = await s.profiled(() => connectAll(s, ctx, system, n, 0));
-    const cpu1 = cpuMs(s.server.pid);
-    // Let buffers of the connect burst be collected before reading RSS.
+    // Two halves with a reading between them: the second half's cost per connection is free of the
+    // one-time growth (V8 young generation, allocator pools) that the first half pays for.
+    const half = Math.floor(n / 2);
+    let cpuConnect = 0;
+    let mid = 0;
+    const [c1, c2] = await s.profiled(async () => {
+      ctx.progress.note(`connecting ${half}`);
+      let cpu = cpuMs(s.server.pid);
+      const a = await connectAll(s, ctx, system, half, 0);
+      cpuConnect += cpuMs(s.server.pid) - cpu;
+      await sleep(500);
+      mid = await steadyRss(s.server.pid);
+      ctx.progress.note(`connecting ${n - half} more`);
+      cpu = cpuMs(s.server.pid);
+      const b = await connectAll(s, ctx, system, n, 0, half);
+      cpuConnect += cpuMs(s.server.pid) - cpu;
+      return [a, b] as const;
+    });
     await sleep(1000);
     const after = await steadyRss(s.server.pid);
     await closeAll(s);
-    const kb = c.connected > 0 ? (after - before) / c.connected : 0;
-    ctx.progress.log(`  ${SYSTEM_NAMES[system].padEnd(11)} idle ${c.connected}/${n} in ${round(c.ms / 1000)} s, ${round(kb)} KB/conn (RSS ${before} → ${after} KiB)`);
+    const connected = c1.connected + c2.connected;
+    const connectMs = c1.ms + c2.ms;
+    const kb = connected > 0 ? (after - before) / connected : 0;
+    const marginal = c2.connected > 0 ? (after - mid) / c2.connected : 0;
+    const errors: Record<string, number> = { ...c1.errors };
+    for (const [k, v] of Object.entries(c2.errors)) errors[k] = (errors[k] ?? 0) + v;
+    ctx.progress.log(
+      `  ${SYSTEM_NAMES[system].padEnd(11)} idle ${connected}/${n} in ${round(connectMs / 1000)} s, ${round(kb)} KB/conn, second half ${round(marginal)} KB/conn (RSS ${before} → ${mid} → ${after} KiB)`,
+    );
     return {
-      connections: c.connected,
-      failed: c.failed,
-      connectMs: Math.round(c.ms),
-      connectsPerSec: Math.round(c.connected / (c.ms / 1000)),
+      connections: connected,
+      failed: n - connected,
+      connectMs: Math.round(connectMs),
+      connectsPerSec: Math.round(connected / (connectMs / 1000)),
       rssBeforeKiB: before,
+      rssMidKiB: mid,
       rssAfterKiB: after,
       kbPerConn: round(kb),
-      serverCpuUsPerConn: c.connected > 0 ? round(((cpu1 - cpu0) * 1000) / c.connected, 1) : 0,
-      genCpuPct: c.genCpuPct,
+      kbPerConnSecondHalf: round(marginal),
+      serverCpuUsPerConn: connected > 0 ? round((cpuConnect * 1000) / connected, 1) : 0,
+      genCpuPct: Math.max(c1.genCpuPct, c2.genCpuPct),
       workers: s.workers.length,
-      errors: c.errors,
+      errors,
     };
   });
 }
@@ -487,7 +515,7 @@ export async function direct(ctx: Ctx, system: System): Promise<DirectResult> {
     await settle(s.server.pid, 30_000);
     ctx.progress.note('warm-up');
     // V8 needs a few seconds of traffic before the servers' hot paths are optimised; the first second runs 10-100× slower.
-    await step(s, 1, Math.min(opts.rates[0] ?? 5000, 5000), opts.warmupMs, Math.max(opts.drainMs, 10_000), 1, null, Infinity);
+    await step(s, 1, Math.min(5000, Math.max(...opts.rates)), opts.warmupMs, Math.max(opts.drainMs, 10_000), 1, null, Infinity);
     const steps: StepResult[] = [];
     let stoppedBy = 'rates exhausted';
     await s.profiled(async () => {
