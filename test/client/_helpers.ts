@@ -14,17 +14,9 @@ import type { ParleyClient, SocketFactory, SocketLike } from '../../src/client/i
 import type { ClientFrame, ServerFrame } from '../../src/protocol/frames.js';
 import WebSocket from 'ws';
 
-export const FAST: Partial<Config> = {
-  host: '127.0.0.1',
-  port: 0,
-  logLevel: 'silent',
-  argon2MemoryKiB: 1024,
-  argon2TimeCost: 1,
-  rateUserPerSec: 100000,
-  rateUserBurst: 100000,
-  rateConnPerSec: 100000,
-  rateConnBurst: 100000,
-};
+/** Fast test settings, shared with the end-to-end suite. */
+export { FAST } from '../helpers/server.js';
+import { FAST } from '../helpers/server.js';
 
 export class TestServer {
   srv!: ParleyServer;
