@@ -15,7 +15,7 @@ import { cpuMs, rssKiB, affinity, coreTimes, coreBusyPct } from './lib/proc.js';
 import type { Progress } from './lib/progress.js';
 import { freePort, startSystem, SYSTEM_NAMES, type RunningServer } from './lib/systems.js';
 import { RemoteProfiler } from './lib/inspector.js';
-import { summarizeProfile, type ProfileSummary } from './lib/cpuprofile.js';
+import { mergeProfiles, summarizeProfile, type CpuProfile, type ProfileSummary } from './lib/cpuprofile.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 
 export type WorkloadName = 'idle' | 'direct' | 'group' | 'sync' | 'storm';
@@ -90,6 +90,8 @@ export interface StepResult {
   pass: boolean;
   /** 2 when the rate was measured again after a miss (the better of the two is kept). */
   attempts?: number;
+  /** Measured after the ladder had stopped, only for the 10,000 msg/s target. */
+  beyondBreak?: boolean;
 }
 
 export interface IdleResult {
@@ -144,6 +146,8 @@ export interface SyncStoredResult {
   /** The parts of it: connect + auth until ready, then sync until synced. */
   medianReadyMs: number;
   medianSyncMs: number;
+  /** Server CPU per reconnect + sync (10 ms clock ticks summed over the trials). */
+  serverCpuMsPerSync: number;
   allComplete: boolean;
 }
 
@@ -166,6 +170,7 @@ export interface SystemResult<T> {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const noProfile = <T>(fn: () => Promise<T>): Promise<T> => fn();
 
 function median(xs: number[]): number {
   if (xs.length === 0) return 0;
@@ -206,12 +211,14 @@ async function session<T>(
   ctx.affinity[system] = affinity(server.pid);
   const workers: Worker[] = [];
   let profiler: RemoteProfiler | null = null;
+  let acc: CpuProfile | null = null;
+  // Several windows of one session add up to one profile (e.g. only the reconnects of the sync trials).
   const profiled = async <T>(fn: () => Promise<T>): Promise<T> => {
     if (!inspectPort) return fn();
     profiler ??= await RemoteProfiler.attach(inspectPort);
     await profiler.start();
     const out = await fn();
-    const prof = await profiler.stop();
+    const prof = (acc = acc ? mergeProfiles(acc, await profiler.stop()) : await profiler.stop());
     mkdirSync(opts.profileDir, { recursive: true });
     const file = join(opts.profileDir, `${label}-${system}.cpuprofile`);
     writeFileSync(file, JSON.stringify(prof));
@@ -439,7 +446,7 @@ export async function idle(ctx: Ctx, system: System): Promise<IdleResult> {
     ctx.progress.note(`warm-up wave of ${warm}`);
     await connectAll(s, ctx, system, warm, 2);
     await closeAll(s);
-    await sleep(1500);
+    await sleep(1000);
     const before = await steadyRss(s.server.pid);
     // Two halves with a reading between them: the second half's cost per connection is free of the
     // one-time growth (V8 young generation, allocator pools) that the first half pays for.
@@ -548,6 +555,14 @@ export async function direct(ctx: Ctx, system: System): Promise<DirectResult> {
         }
         await sleep(300);
       }
+      if (!steps.some((x) => x.rate === 10_000) && opts.rates.includes(10_000)) {
+        // The p99-at-10,000 target is measured even when the ladder stopped below it.
+        await sleep(1000);
+        ctx.progress.note('10000 msg/s (for the p99 target)');
+        const r = await step(s, stepNo, 10_000, opts.stepMs, opts.drainMs, 1, null, 50);
+        ctx.progress.log(`${stepLine(system, r)}  (past the breaking point, for the 10,000 msg/s target)`);
+        steps.push({ ...r, beyondBreak: true });
+      }
     });
     await closeAll(s);
     const passing = steps.filter((x) => x.pass);
@@ -602,7 +617,7 @@ export async function group(ctx: Ctx, system: System): Promise<GroupSizeResult[]
       ctx.progress.note(`group of ${m}: warm-up`);
       await step(s, 1, rate, opts.warmupMs, opts.drainMs, m - 1, senders, Infinity);
       ctx.progress.note(`group of ${m}: ${rate} msg/s`);
-      const st = await s.profiled(() => step(s, 2, rate, Math.max(opts.stepMs, 2000), opts.drainMs, m - 1, senders, m >= 10_000 ? 100 : 50));
+      const st = await s.profiled(() => step(s, 2, rate, Math.max(opts.stepMs, opts.quick ? 1500 : 3000), opts.drainMs, m - 1, senders, m >= 10_000 ? 100 : 50));
       ctx.progress.log(`  ${SYSTEM_NAMES[system].padEnd(11)} group ${m}: ${rate} msg/s → ${st.deliveredPerSec} deliveries/s p99 ${st.latency.p99Ms} ms lost ${st.lost} server ${st.serverCpuUsPerDelivery} µs/delivery gen ${st.genCpuPct}% others ${st.foreignCpuPct}%`);
       await closeAll(s);
       return { ...st, members: m, senders: senders.length, msgPerSec: rate };
@@ -657,18 +672,21 @@ export async function sync(ctx: Ctx): Promise<SyncStoredResult[]> {
         await w.call({ cmd: 'track', idxs: [1], on: true }, 10_000);
         await w.call({ cmd: 'sync', idx: 1, timeoutMs: 30_000 }, 60_000);
         const trials: SyncTrial[] = [];
-        await s.profiled(async () => {
-          // Trial 0 warms the sync path up and is not counted (the first ones run before V8 has optimised it).
-          for (let t = 0; t <= opts.syncTrials; t++) {
-            await w.call({ cmd: 'close', idxs: [1] }, 10_000);
-            const b = await w.call({ cmd: 'burst', idxs: [0], count: 1000, window: 100, timeoutMs: 60_000 }, 90_000);
-            if (!b.ok || b.errors > 0) throw new Error(`sending the missed messages failed: ${JSON.stringify(b.errorCodes)}`);
-            await sleep(200);
-            const r = await w.call({ cmd: 'reconnectSync', idx: 1, gen: t + 1, timeoutMs: 30_000 }, 60_000);
-            if (t > 0) trials.push({ totalMs: round(r.totalMs, 3), readyMs: round(r.readyMs, 3), syncMs: round(r.ms, 3), events: r.events, ordered: r.ordered });
-            ctx.progress.note(`sync @${stored}: trial ${t}/${opts.syncTrials}${t === 0 ? ' (warm-up)' : ''} ${round(r.totalMs, 1)} ms (${r.events} events)`);
+        let serverCpu = 0;
+        // Trial 0 warms the sync path up and is not counted (the first ones run before V8 has optimised it).
+        for (let t = 0; t <= opts.syncTrials; t++) {
+          await w.call({ cmd: 'close', idxs: [1] }, 10_000);
+          const b = await w.call({ cmd: 'burst', idxs: [0], count: 1000, window: 100, timeoutMs: 60_000 }, 90_000);
+          if (!b.ok || b.errors > 0) throw new Error(`sending the missed messages failed: ${JSON.stringify(b.errorCodes)}`);
+          await sleep(200);
+          const cpu0 = cpuMs(s.server.pid);
+          const r = await (t > 0 ? s.profiled : noProfile)(() => w.call({ cmd: 'reconnectSync', idx: 1, gen: t + 1, timeoutMs: 30_000 }, 60_000));
+          if (t > 0) {
+            trials.push({ totalMs: round(r.totalMs, 3), readyMs: round(r.readyMs, 3), syncMs: round(r.ms, 3), events: r.events, ordered: r.ordered });
+            serverCpu += cpuMs(s.server.pid) - cpu0;
           }
-        });
+          ctx.progress.note(`sync @${stored}: trial ${t}/${opts.syncTrials}${t === 0 ? ' (warm-up)' : ''} ${round(r.totalMs, 1)} ms (${r.events} events)`);
+        }
         await w.call({ cmd: 'close' }, 30_000);
         const totals = trials.map((x) => x.totalMs);
         const res: SyncStoredResult = {
@@ -679,9 +697,10 @@ export async function sync(ctx: Ctx): Promise<SyncStoredResult[]> {
           maxMs: round(Math.max(...totals), 3),
           medianReadyMs: round(median(trials.map((x) => x.readyMs)), 3),
           medianSyncMs: round(median(trials.map((x) => x.syncMs)), 3),
+          serverCpuMsPerSync: round(serverCpu / Math.max(trials.length, 1), 1),
           allComplete: trials.every((x) => x.events === 1000 && x.ordered),
         };
-        ctx.progress.log(`  Parley      sync @${stored} stored: median ${res.medianMs} ms (ready ${res.medianReadyMs} + sync ${res.medianSyncMs}), max ${res.maxMs} ms, complete+ordered ${res.allComplete}`);
+        ctx.progress.log(`  Parley      sync @${stored} stored: median ${res.medianMs} ms (ready ${res.medianReadyMs} + sync ${res.medianSyncMs}), max ${res.maxMs} ms, server CPU ${res.serverCpuMsPerSync} ms each, complete+ordered ${res.allComplete}`);
         return res;
       },
       dir,

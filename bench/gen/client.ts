@@ -144,12 +144,16 @@ export class BenchClient {
       case 'msg':
       case 'event':
         if (parseBody(buf, info)) this.delivery();
-        if (this.positions) this.track(buf);
-        if (this.syncState) this.syncEvent(buf);
+        if (this.positions || this.syncState) {
+          // Parsed once, and only while positions matter (sync and storm workloads, not the load steps).
+          const f = JSON.parse(buf.toString()) as ParleyFrame;
+          if (this.positions) this.track(f);
+          if (this.syncState) this.syncEvent(f);
+        }
         return;
       case 'ack':
         this.c.acked++;
-        if (this.positions) this.track(buf);
+        if (this.positions) this.track(JSON.parse(buf.toString()) as ParleyFrame);
         this.acked();
         return;
       case 'ready':
@@ -159,7 +163,7 @@ export class BenchClient {
         this.syncState?.done();
         return;
       case 'conversation':
-        if (this.positions) this.track(buf);
+        if (this.positions) this.track(JSON.parse(buf.toString()) as ParleyFrame);
         if (this.syncState) this.syncState.convs++;
         return;
       case 'error':
@@ -233,8 +237,7 @@ export class BenchClient {
     this.acked();
   }
 
-  private track(buf: Buffer): void {
-    const f = JSON.parse(buf.toString()) as ParleyFrame;
+  private track(f: ParleyFrame): void {
     const pos = this.positions;
     if (!pos) return;
     const put = (id: string | undefined, seq: number | undefined): void => {
@@ -248,11 +251,10 @@ export class BenchClient {
     }
   }
 
-  private syncEvent(buf: Buffer): void {
+  private syncEvent(f: ParleyFrame): void {
     const s = this.syncState;
     if (!s) return;
     s.events++;
-    const f = JSON.parse(buf.toString()) as ParleyFrame;
     const id = f.event?.conversationId;
     const seq = f.event?.seq;
     if (id !== undefined && seq !== undefined) {

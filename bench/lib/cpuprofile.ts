@@ -127,3 +127,19 @@ export function summarizeProfile(file: string, top = 25, profile?: CpuProfile): 
     ownCode: finish([...own.values()]),
   };
 }
+
+/** One profile out of several windows of the same process: node ids are renumbered, samples appended. */
+export function mergeProfiles(a: CpuProfile, b: CpuProfile): CpuProfile {
+  const offset = a.nodes.reduce((m, n) => Math.max(m, n.id), 0);
+  const nodes = [
+    ...a.nodes,
+    ...b.nodes.map((n) => ({ ...n, id: n.id + offset, children: n.children?.map((c) => c + offset) })),
+  ];
+  return {
+    nodes,
+    startTime: a.startTime,
+    endTime: a.endTime + (b.endTime - b.startTime),
+    samples: [...(a.samples ?? []), ...(b.samples ?? []).map((x) => x + offset)],
+    timeDeltas: [...(a.timeDeltas ?? []), ...(b.timeDeltas ?? [])],
+  };
+}
