@@ -145,6 +145,9 @@ export function markdownTable(r: RunResults): string {
     const n = r.options.idleN.toLocaleString('en-US');
     rows.push([`idle ${n}`, 'server KB per connection', idle('ws')?.kbPerConn ?? null, idle('sio')?.kbPerConn ?? null, idle('parley')?.kbPerConn ?? null, '≤ 6 KB, ≤ 1.25× ws', r.targets[0]?.pass ?? null]);
     rows.push([`idle ${n}`, 'server KB per connection, second half only', idle('ws')?.kbPerConnSecondHalf ?? null, idle('sio')?.kbPerConnSecondHalf ?? null, idle('parley')?.kbPerConnSecondHalf ?? null, '', null]);
+    if ((['ws', 'sio', 'parley'] as const).some((x) => typeof idle(x)?.jsHeapKbPerConn === 'number')) {
+      rows.push([`idle ${n}`, 'of which live JS heap, KB per connection', idle('ws')?.jsHeapKbPerConn ?? null, idle('sio')?.jsHeapKbPerConn ?? null, idle('parley')?.jsHeapKbPerConn ?? null, '', null]);
+    }
     rows.push([`idle ${n}`, 'seconds to connect all', sec(idle('ws')?.connectMs), sec(idle('sio')?.connectMs), sec(idle('parley')?.connectMs), '', null]);
     rows.push([`idle ${n}`, 'server CPU µs per connect', idle('ws')?.serverCpuUsPerConn ?? null, idle('sio')?.serverCpuUsPerConn ?? null, idle('parley')?.serverCpuUsPerConn ?? null, '', null]);
   }

@@ -107,6 +107,8 @@ export interface IdleResult {
   kbPerConn: number;
   /** (after − mid) / (N − N/2): the marginal cost, without one-time heap growth. */
   kbPerConnSecondHalf: number;
+  /** With --profile: live JS heap per connection (after a forced GC, connected minus all closed). */
+  jsHeapKbPerConn: number | null;
   serverCpuUsPerConn: number;
   genCpuPct: number;
   workers: number;
@@ -193,6 +195,8 @@ interface Session {
   blocks: number[][];
   /** Runs fn under the server's CPU profiler when --profile is on. */
   profiled<T>(fn: () => Promise<T>): Promise<T>;
+  /** With --profile: live JS heap bytes after a forced GC; null otherwise. */
+  heapUsed(): Promise<number | null>;
 }
 
 /** Starts the server and `nWorkers` generators for `clients` clients, runs fn, and stops everything. */
@@ -240,6 +244,11 @@ async function session<T>(
       blocks,
       workerOf: (idx) => workers[Math.min(Math.floor(idx / per), workers.length - 1)] as Worker,
       profiled,
+      heapUsed: async () => {
+        if (!inspectPort) return null;
+        profiler ??= await RemoteProfiler.attach(inspectPort);
+        return profiler.heapUsedAfterGc();
+      },
     });
   } finally {
     (profiler as RemoteProfiler | null)?.close();
@@ -468,7 +477,11 @@ export async function idle(ctx: Ctx, system: System): Promise<IdleResult> {
     });
     await sleep(1000);
     const after = await steadyRss(s.server.pid);
+    // Only with --profile (the forced GC would disturb the RSS readings above): the JS-heap share.
+    const heapAfter = await s.heapUsed();
     await closeAll(s);
+    await sleep(1000);
+    const heapEmpty = heapAfter === null ? null : await s.heapUsed();
     const connected = c1.connected + c2.connected;
     const connectMs = c1.ms + c2.ms;
     const kb = connected > 0 ? (after - before) / connected : 0;
@@ -476,7 +489,7 @@ export async function idle(ctx: Ctx, system: System): Promise<IdleResult> {
     const errors: Record<string, number> = { ...c1.errors };
     for (const [k, v] of Object.entries(c2.errors)) errors[k] = (errors[k] ?? 0) + v;
     ctx.progress.log(
-      `  ${SYSTEM_NAMES[system].padEnd(11)} idle ${connected}/${n} in ${round(connectMs / 1000)} s, ${round(kb)} KB/conn, second half ${round(marginal)} KB/conn (RSS ${before} → ${mid} → ${after} KiB)`,
+      `  ${SYSTEM_NAMES[system].padEnd(11)} idle ${connected}/${n} in ${round(connectMs / 1000)} s, ${round(kb)} KB/conn, second half ${round(marginal)} KB/conn${heapAfter !== null && heapEmpty !== null ? `, JS heap ${round((heapAfter - heapEmpty) / 1024 / Math.max(connected, 1))} KB/conn` : ''} (RSS ${before} → ${mid} → ${after} KiB)`,
     );
     return {
       connections: connected,
@@ -488,6 +501,7 @@ export async function idle(ctx: Ctx, system: System): Promise<IdleResult> {
       rssAfterKiB: after,
       kbPerConn: round(kb),
       kbPerConnSecondHalf: round(marginal),
+      jsHeapKbPerConn: heapAfter !== null && heapEmpty !== null && connected > 0 ? round((heapAfter - heapEmpty) / 1024 / connected) : null,
       serverCpuUsPerConn: connected > 0 ? round((cpuConnect * 1000) / connected, 1) : 0,
       genCpuPct: Math.max(c1.genCpuPct, c2.genCpuPct),
       workers: s.workers.length,

@@ -84,6 +84,14 @@ export class RemoteProfiler {
     return r.profile;
   }
 
+  /** Bytes of live JS heap after a full GC: how much of a connection's RSS is JS objects. */
+  async heapUsedAfterGc(): Promise<number> {
+    await this.call('HeapProfiler.enable');
+    await this.call('HeapProfiler.collectGarbage');
+    const r = (await this.call('Runtime.getHeapUsage')) as { usedSize: number };
+    return r.usedSize;
+  }
+
   close(): void {
     this.ws.close();
   }
