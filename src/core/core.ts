@@ -67,6 +67,7 @@ export class Core {
     });
     this.messaging = new MessagingService(store, this.ids, this.membership, this.fanout, this.limits, config.maxBodyChars, {
       appended: (s) => metrics.storeAppend.observe(s),
+      sent: (userId, conversationId) => this.ephemeral.stoppedBySending(userId, conversationId),
     });
     this.sync = new SyncService(store, this.membership);
     this.ephemeral = new EphemeralService(store, this.membership, this.fanout, config.typingTtlMs);

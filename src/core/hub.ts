@@ -50,16 +50,6 @@ export class Hub {
     await this.bus.subscribe(BROADCAST);
   }
 
-  get peerCount(): number {
-    let n = 0;
-    for (const u of this.users.values()) n += u.peers.size;
-    return n;
-  }
-
-  get userCount(): number {
-    return this.users.size;
-  }
-
   /** Registers a peer for live delivery; resolves once it will receive every event committed from now on. */
   async attach(peer: Peer): Promise<void> {
     let u = this.users.get(peer.userId);
@@ -98,12 +88,6 @@ export class Hub {
 
   localConversationsOf(userId: Id): Iterable<Id> | undefined {
     return this.users.get(userId)?.conversations;
-  }
-
-  allPeers(): Peer[] {
-    const out: Peer[] = [];
-    for (const u of this.users.values()) out.push(...u.peers);
-    return out;
   }
 
   private async join(userId: Id, conversationId: Id, entry = this.users.get(userId)): Promise<void> {

@@ -12,6 +12,8 @@ export type WriteResult = { event: ConversationEvent } | { message: Message };
 export interface MessagingObserver {
   /** Seconds the store took to make one append durable. */
   appended(seconds: number): void;
+  /** A user sent a message (new or a retry), whatever the transport: they are no longer typing there. */
+  sent(actorId: Id, conversationId: Id): void;
 }
 
 export class MessagingService {
@@ -32,6 +34,7 @@ export class MessagingService {
     await this.membership.require(conversationId, actorId);
     const message = { id: this.ids.next(), clientId, body, ...(replyTo === undefined ? {} : { replyTo }) };
     const res = await this.append({ kind: 'message.created', conversationId, actorId, at: Date.now(), message });
+    this.observer?.sent(actorId, conversationId);
     if (res.status === 'appended' && res.event.kind === 'message.created') return { message: res.event.message, created: true };
     if (res.message) return { message: res.message, created: false };
     throw new Error('store returned no message for message.created');

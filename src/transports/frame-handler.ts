@@ -54,7 +54,6 @@ export class FrameHandler {
         throw new ParleyError('bad_request', 'This connection is already authenticated.');
       case 'send': {
         const { message } = await core.messaging.send(peer.userId, f.conversationId, f.clientId, f.body, f.replyTo);
-        core.ephemeral.stoppedBySending(peer.userId, f.conversationId);
         return reply({ type: 'ack', ref: f.ref, message });
       }
       case 'edit':

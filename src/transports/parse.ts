@@ -5,7 +5,7 @@
  */
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { TSchema } from '@sinclair/typebox';
-import { ClientFrameSchemas, type ClientFrame, type ClientFrameType, type FrameRef } from '../protocol/frames.js';
+import { ClientFrameSchemas, type ClientFrame, type FrameRef } from '../protocol/frames.js';
 import { ParleyError } from '../core/errors.js';
 
 const checkers = new Map<string, TypeCheck<TSchema>>(
@@ -46,5 +46,3 @@ export function checkClientFrame(value: unknown): Parsed {
   }
   return { ok: true, frame: value as ClientFrame };
 }
-
-export const isFrameType = (t: string): t is ClientFrameType => checkers.has(t);

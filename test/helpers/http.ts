@@ -184,35 +184,28 @@ export class Api {
   }
 }
 
-/** The value of an unlabelled (or first-labelled) Prometheus sample, or undefined. */
-export function metricValue(text: string, name: string, labels?: Record<string, string>): number | undefined {
+/** Values of every sample of `name` whose labels include `labels`, in exposition order. */
+function samples(text: string, name: string, labels?: Record<string, string>): number[] {
+  const out: number[] = [];
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
     if (!m || m[1] !== name) continue;
-    if (labels) {
-      const l = m[2] ?? '';
-      if (!Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`))) continue;
-    }
-    return Number(m[3]);
+    const l = m[2] ?? '';
+    if (labels && !Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`))) continue;
+    out.push(Number(m[3]));
   }
-  return undefined;
+  return out;
+}
+
+/** The value of an unlabelled (or first-labelled) Prometheus sample, or undefined. */
+export function metricValue(text: string, name: string, labels?: Record<string, string>): number | undefined {
+  return samples(text, name, labels)[0];
 }
 
 /** Sum of every sample of a metric (all label sets). */
 export function metricSum(text: string, name: string, labels?: Record<string, string>): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    if (labels) {
-      const l = m[2] ?? '';
-      if (!Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`))) continue;
-    }
-    sum += Number(m[3]);
-  }
-  return sum;
+  return samples(text, name, labels).reduce((a, b) => a + b, 0);
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

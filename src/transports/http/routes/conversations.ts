@@ -96,7 +96,6 @@ export const conversationRoutes: FastifyPluginAsync<{ core: Core }> = async (app
     async (req, reply) => {
       const p = await authenticate(core, req);
       const { message, created } = await core.messaging.send(p.userId, req.params.id, req.body.clientId, req.body.body, req.body.replyTo);
-      core.ephemeral.stoppedBySending(p.userId, req.params.id);
       return reply.code(created ? 201 : 200).send({ message });
     },
   );
