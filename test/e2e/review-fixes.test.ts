@@ -65,3 +65,18 @@ test('while draining, API requests get 503 unavailable in the protocol shape', a
     await local.close();
   }
 });
+
+test('a message sent over HTTP ends the sender typing indicator at once, as a send frame does', async () => {
+  const [a, b] = await h.api.users(2, 'typehttp');
+  assert.ok(a && b);
+  const d = await h.api.direct(a, b);
+  const wsA = await h.connect(a);
+  const wsB = await h.connect(b);
+  wsA.send({ type: 'typing', conversationId: d.id, active: true });
+  await wsB.next('typing', (f) => f.active === true);
+  const t0 = Date.now();
+  await h.api.send(a, d.id, 'sent over http');
+  await wsB.next('typing', (f) => f.active === false, 2000);
+  // The default typing lapse is 6 s: getting active:false this soon means the send ended it.
+  assert.ok(Date.now() - t0 < 2000);
+});
