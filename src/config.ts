@@ -31,6 +31,16 @@ export interface Config {
   sqliteSynchronous: 'normal' | 'full';
   logLevel: string;
   webDir: string;
+  /** Cluster mode: Redis carries the bus, presence, rate limits and the node registry. */
+  redisUrl: string;
+  /** Cluster mode: PostgreSQL holds the store instead of SQLite. */
+  databaseUrl: string;
+  databaseSchema: string;
+  /** Prefix of every Redis key and channel, so clusters can share one Redis. */
+  redisPrefix: string;
+  /** The address other machines reach this node at, announced to discovery. */
+  publicUrl: string;
+  registryHeartbeatMs: number;
 }
 
 interface Setting {
@@ -68,6 +78,12 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'argon2TimeCost', env: 'PARLEY_ARGON2_TIME_COST', flag: '--argon2-time-cost', kind: 'int', def: 2, doc: 'argon2id iterations.' },
   { key: 'sqliteSynchronous', env: 'PARLEY_SQLITE_SYNCHRONOUS', flag: '--sqlite-synchronous', kind: 'string', def: 'normal', doc: '`normal` survives a process crash; `full` also survives power loss, at a cost per commit.' },
   { key: 'logLevel', env: 'PARLEY_LOG_LEVEL', flag: '--log-level', kind: 'string', def: 'info', doc: 'pino level: trace, debug, info, warn, error, silent.' },
+  { key: 'redisUrl', env: 'PARLEY_REDIS_URL', flag: '--redis-url', kind: 'string', def: '', doc: 'Cluster mode: Redis for the bus, presence, rate limits and the node registry (e.g. `redis://127.0.0.1:6379`). In-process engines when empty.' },
+  { key: 'databaseUrl', env: 'PARLEY_DATABASE_URL', flag: '--database-url', kind: 'string', def: '', doc: 'Cluster mode: PostgreSQL for the store (e.g. `postgres://parley@127.0.0.1:5432/parley`). SQLite in the data dir when empty.' },
+  { key: 'databaseSchema', env: 'PARLEY_DATABASE_SCHEMA', flag: '--database-schema', kind: 'string', def: 'public', doc: 'PostgreSQL schema holding Parley\'s tables.' },
+  { key: 'redisPrefix', env: 'PARLEY_REDIS_PREFIX', flag: '--redis-prefix', kind: 'string', def: 'parley:', doc: 'Prefix of every Redis key and pub/sub channel, so several clusters can share one Redis.' },
+  { key: 'publicUrl', env: 'PARLEY_PUBLIC_URL', flag: '--public-url', kind: 'string', def: '', doc: 'Base URL clients reach this node at, announced through `/v1/discovery`; `http://<host>:<port>` when empty.' },
+  { key: 'registryHeartbeatMs', env: 'PARLEY_REGISTRY_HEARTBEAT_MS', flag: '--registry-heartbeat-ms', kind: 'int', def: 2000, doc: 'How often a node announces its load; it drops out of discovery after three missed beats.' },
   { key: 'webDir', env: 'PARLEY_WEB_DIR', flag: '--web-dir', kind: 'string', def: '', doc: 'Folder of the built web app served at /; the bundled one when empty.' },
 ];
 
@@ -103,6 +119,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
   const cfg = c as unknown as Config;
   if (cfg.sqliteSynchronous !== 'normal' && cfg.sqliteSynchronous !== 'full') {
     throw new Error('PARLEY_SQLITE_SYNCHRONOUS must be normal or full');
+  }
+  if (cfg.databaseSchema && !/^[a-z_][a-z0-9_]*$/.test(cfg.databaseSchema)) {
+    throw new Error('PARLEY_DATABASE_SCHEMA must be a lower-case SQL identifier');
   }
   return cfg;
 }

@@ -13,6 +13,7 @@ import { openSqliteStore } from './engines/sqlite/store.js';
 import { MemoryBus } from './engines/memory/bus.js';
 import { MemoryPresence } from './engines/memory/presence.js';
 import { MemoryLimiter } from './engines/memory/limiter.js';
+import { MemoryRegistry } from './engines/memory/registry.js';
 import { FrameHandler } from './transports/frame-handler.js';
 import { WsTransport } from './transports/ws/server.js';
 import { Mailboxes } from './transports/poll/mailboxes.js';
@@ -46,6 +47,7 @@ function embeddedEngines(config: Config): Engines {
     bus: new MemoryBus(),
     presence: new MemoryPresence(),
     limiter: new MemoryLimiter(),
+    registry: new MemoryRegistry(),
   };
 }
 
@@ -76,13 +78,17 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Parl
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  log.info({ port, host: config.host, dataDir: config.dataDir }, 'parley listening');
+  const url = config.publicUrl ? config.publicUrl.replace(/\/+$/, '') : `http://${host}:${port}`;
+  const wsUrl = `${url.replace(/^http/, 'ws')}/v1/ws`;
+  await core.discovery.start({ nodeId: config.nodeId, url, wsUrl, connections: () => ws.connectionCount + mailboxes.size });
+  log.info({ port, host: config.host, dataDir: config.dataDir, nodeId: config.nodeId }, 'parley listening');
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       draining = true;
       log.info('draining');
+      await core.discovery.leave();
       await ws.drain(DRAIN_GRACE_MS);
       mailboxes.closeAll();
       await app.close();

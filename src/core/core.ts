@@ -7,6 +7,7 @@ import type { Store } from './ports/store.js';
 import type { Bus } from './ports/bus.js';
 import type { Presence } from './ports/presence.js';
 import type { Limiter } from './ports/limiter.js';
+import type { Registry } from './ports/registry.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { IdGenerator } from './ids.js';
@@ -20,12 +21,14 @@ import { SyncService } from './sync.js';
 import { EphemeralService } from './ephemeral.js';
 import { PresenceService } from './presence.js';
 import { RateLimits } from './limits.js';
+import { DiscoveryService } from './discovery.js';
 
 export interface Engines {
   store: Store;
   bus: Bus;
   presence: Presence;
   limiter: Limiter;
+  registry: Registry;
 }
 
 export class Core {
@@ -40,6 +43,7 @@ export class Core {
   readonly ephemeral: EphemeralService;
   readonly presence: PresenceService;
   readonly limits: RateLimits;
+  readonly discovery: DiscoveryService;
 
   constructor(
     readonly engines: Engines,
@@ -80,6 +84,7 @@ export class Core {
       { ttlMs: config.presenceTtlMs, batchMs: config.presenceBatchMs, fanoutMaxMembers: config.presenceFanoutMaxMembers },
       (err) => log.warn({ err }, 'presence engine failed'),
     );
+    this.discovery = new DiscoveryService(engines.registry, config.registryHeartbeatMs, (err) => log.warn({ err }, 'registry failed'));
   }
 
   async start(): Promise<void> {
@@ -88,12 +93,13 @@ export class Core {
 
   /** Stops timers, then the engines; the store finishes in-flight appends first. */
   async close(): Promise<void> {
+    await this.discovery.leave();
     await this.presence.flush().catch(() => undefined);
     this.presence.close();
     this.ephemeral.close();
     this.hub.close();
-    const { store, bus, presence, limiter } = this.engines;
-    await Promise.allSettled([bus.close(), presence.close(), limiter.close()]);
+    const { store, bus, presence, limiter, registry } = this.engines;
+    await Promise.allSettled([bus.close(), presence.close(), limiter.close(), registry.close()]);
     await store.close();
   }
 }

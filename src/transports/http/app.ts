@@ -20,6 +20,7 @@ import { sessionRoutes } from './routes/sessions.js';
 import { pollRoutes } from './routes/poll.js';
 import { opsRoutes, type Readiness } from './routes/ops.js';
 import { webRoutes } from './routes/web.js';
+import { discoveryRoutes } from './routes/discovery.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -83,6 +84,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   });
 
   await app.register(opsRoutes, { core: deps.core, readiness: deps.readiness });
+  await app.register(discoveryRoutes, { core: deps.core });
   await app.register(authRoutes, { core: deps.core });
   await app.register(userRoutes, { core: deps.core });
   await app.register(conversationRoutes, { core: deps.core });
