@@ -1,7 +1,12 @@
 #!/usr/bin/env node
-/** `parley serve [flags]` runs a node; `parley config --markdown` prints the settings table. */
+/**
+ * `parley serve [flags]` runs a node; `parley cluster` runs several behind nginx;
+ * `parley config --markdown` prints the settings table.
+ */
+import { parseArgs } from 'node:util';
 import { loadConfig, settingsMarkdown } from './config.js';
 import { startServer } from './server.js';
+import { startCluster } from './cluster/launcher.js';
 
 /** A shutdown that takes longer than this is cut short, so an orchestrator never waits forever. */
 const SHUTDOWN_LIMIT_MS = 10_000;
@@ -28,18 +33,71 @@ async function serve(argv: string[]): Promise<void> {
   console.error(`Parley listening on ${server.url} (data in ${server.config.dataDir})`);
 }
 
+async function cluster(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      nodes: { type: 'string', default: '3' },
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: process.env.PARLEY_PORT ?? '8080' },
+      'data-dir': { type: 'string', default: './data/cluster' },
+      'redis-url': { type: 'string', default: process.env.PARLEY_REDIS_URL || 'redis://127.0.0.1:6379' },
+      'database-url': { type: 'string', default: process.env.PARLEY_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres' },
+    },
+  });
+  const nodes = Number(values.nodes);
+  const port = Number(values.port);
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 16) throw new Error('--nodes must be 1 to 16');
+  if (!Number.isInteger(port) || port < 0 || port > 65535 - nodes) throw new Error('--port must be a free port with the next --nodes ports free too');
+  console.error(`starting ${nodes} nodes behind nginx (Redis ${values['redis-url']}, PostgreSQL ${values['database-url']})…`);
+  const c = await startCluster({
+    nodes,
+    host: values.host,
+    port,
+    dataDir: values['data-dir'],
+    redisUrl: values['redis-url'],
+    databaseUrl: values['database-url'],
+  });
+  for (const n of c.nodes) console.error(`  ${n.id}  pid ${n.pid()}  ${n.url}   (log: ${values['data-dir']}/logs/${n.id}.log)`);
+  console.error(`  nginx   pid ${c.nginxPid}  ${c.url}   (balancer; config: ${values['data-dir']}/nginx/nginx.conf)`);
+  console.error(`Parley cluster listening on ${c.url} — Ctrl-C stops every process`);
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    console.error('stopping: nodes drain (close 4010), then nginx');
+    c.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(`parley cluster: ${String(err)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
 function usage(): never {
-  console.error('usage: parley serve [--port N] [--host H] [--data-dir D] ...   (see README for every option)\n       parley config --markdown');
+  console.error(
+    [
+      'usage: parley serve [--port N] [--host H] [--data-dir D] ...   (see README for every option)',
+      '       parley cluster [--nodes 3] [--port 8080] [--redis-url U] [--database-url U] [--data-dir D]',
+      '       parley config --markdown',
+    ].join('\n'),
+  );
   process.exit(2);
 }
 
+const fail = (err: unknown): void => {
+  console.error(`parley: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+};
+
 const [cmd = 'serve', ...rest] = process.argv.slice(2);
-if (cmd === 'serve') {
-  serve(rest).catch((err: unknown) => {
-    console.error(`parley: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  });
-} else if (cmd === 'config') {
+if (cmd === 'serve') serve(rest).catch(fail);
+else if (cmd === 'cluster') cluster(rest).catch(fail);
+else if (cmd === 'config') {
   console.log(settingsMarkdown());
 } else if (cmd === '--help' || cmd === '-h' || cmd === 'help') usage();
 else usage();

@@ -34,6 +34,8 @@ const DRAIN_GRACE_MS = 3000;
 
 function jwtSecret(config: Config): string {
   if (config.jwtSecret) return config.jwtSecret;
+  // A secret generated per node would make a token from one node fail on the next.
+  if (config.redisUrl) throw new Error('cluster nodes must share one PARLEY_JWT_SECRET');
   const file = join(config.dataDir, 'jwt-secret');
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   const secret = randomBytes(32).toString('base64url');
