@@ -68,6 +68,7 @@ export class Core {
       user: { ratePerSec: config.rateUserPerSec, burst: config.rateUserBurst },
       connection: { ratePerSec: config.rateConnPerSec, burst: config.rateConnBurst },
       onLimited: (scope) => metrics.rateLimited.inc({ scope }),
+      onDegraded: (err) => log.warn({ err }, 'shared rate limiter failed; limiting per node'),
     });
     this.messaging = new MessagingService(store, this.ids, this.membership, this.fanout, this.limits, config.maxBodyChars, {
       appended: (s) => metrics.storeAppend.observe(s),

@@ -11,20 +11,38 @@ export interface LimitsOptions {
   user: RateRule;
   connection: RateRule;
   onLimited?: (scope: 'user' | 'connection') => void;
+  /** The shared limiter failed and the node's own bucket decided instead; called at most every 10 s. */
+  onDegraded?: (err: unknown) => void;
 }
 
 export class RateLimits {
   /** A connection lives on one node, so its bucket never needs a shared engine. */
   private readonly local = new MemoryLimiter();
+  private degradedReportedAt = -Infinity;
 
   constructor(
     private readonly shared: Limiter,
     private readonly opts: LimitsOptions,
   ) {}
 
-  /** Throws rate_limited when the user's write bucket is empty. */
+  /**
+   * Throws rate_limited when the user's write bucket is empty. When the shared
+   * limiter cannot answer (Redis down), the limit still holds per node: a
+   * broken limiter must never stop messages (R29), nor let a flood through.
+   */
   async write(userId: string): Promise<void> {
-    const wait = await this.shared.take(`u:${userId}`, 1, this.opts.user, Date.now());
+    const key = `u:${userId}`;
+    const now = Date.now();
+    let wait: number;
+    try {
+      wait = await this.shared.take(key, 1, this.opts.user, now);
+    } catch (err) {
+      if (now - this.degradedReportedAt >= 10_000) {
+        this.degradedReportedAt = now;
+        this.opts.onDegraded?.(err);
+      }
+      wait = this.local.take(key, 1, this.opts.user, now);
+    }
     if (wait > 0) throw this.limited('user', wait);
   }
 
