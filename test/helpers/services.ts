@@ -36,3 +36,13 @@ async function check(name: string, url: string, port: number): Promise<string | 
 
 export const redisMissing = (): Promise<string | undefined> => check('Redis', REDIS_URL, 6379);
 export const postgresMissing = (): Promise<string | undefined> => check('PostgreSQL', POSTGRES_URL, 5432);
+
+/** The cluster tests' balancer: Debian's nginx, as `parley cluster` finds it. */
+export async function nginxMissing(): Promise<string | undefined> {
+  const { findNginx } = await import('../../src/cluster/nginx.js');
+  if (findNginx()) return undefined;
+  const reason = 'nginx is not installed (apt-get install nginx-light)';
+  if (process.env.CI === 'true') throw new Error(`${reason}, and CI=true requires it`);
+  console.log(`# skipping: ${reason}`);
+  return reason;
+}
