@@ -1,0 +1,62 @@
+/**
+ * Redis engine of the Limiter port (contract in core/ports/limiter.ts): the
+ * same GCRA as engines/memory/limiter.ts, one script per take, so a bucket
+ * holds however many nodes share it. A bucket is one string, the time at which
+ * it is full again, expiring at that time: an idle bucket costs nothing.
+ *
+ * Time is the caller's `now` (as the port says); nodes sharing a bucket are
+ * assumed NTP-synchronised, a skew of d ms moves a refill by d ms.
+ */
+import type { Redis } from 'ioredis';
+import type { Limiter, RateRule } from '../../core/ports/limiter.js';
+import { close, connect, DEFAULT_PREFIX, openAll, type RedisEngineOptions } from './connection.js';
+import { defineScript, type Script } from './scripts.js';
+
+/**
+ * The arithmetic is the memory engine's, step for step in doubles, so both
+ * answer alike; the full-at time is stored with 17 digits to round-trip.
+ * KEYS[1] bucket; ARGV now, cost, msPerToken, burst.
+ */
+const TAKE = `
+local now = tonumber(ARGV[1])
+local per = tonumber(ARGV[3])
+local full_at = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
+if full_at < now then full_at = now end
+local full_after = full_at + tonumber(ARGV[2]) * per
+local wait = full_after - tonumber(ARGV[4]) * per - now
+if wait > 0.001 then return math.ceil(wait) end
+redis.call('SET', KEYS[1], string.format('%.17g', full_after), 'PX', math.max(1, math.ceil(full_after - now)))
+return 0
+`;
+
+export class RedisLimiter implements Limiter {
+  /** Connects; rejects if Redis does not answer within `openTimeoutMs`. */
+  static async open(options: RedisEngineOptions): Promise<RedisLimiter> {
+    const limiter = new RedisLimiter(options);
+    await openAll(options, [limiter.redis]);
+    return limiter;
+  }
+
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly takeScript: Script;
+
+  private constructor(options: RedisEngineOptions) {
+    this.prefix = `${options.prefix ?? DEFAULT_PREFIX}rl:`;
+    this.redis = connect(options, 'parley-limiter');
+    this.takeScript = defineScript(this.redis, 'parleyLimiterTake', 1, TAKE);
+  }
+
+  /** @throws RangeError when `cost` exceeds `burst` (it could never pass) or the rate is not positive. */
+  async take(key: string, cost: number, rule: RateRule, now: number): Promise<number> {
+    if (!(cost <= rule.burst && rule.ratePerSec > 0)) {
+      throw new RangeError(`cannot take ${cost} from a bucket of ${rule.burst} at ${rule.ratePerSec}/s`);
+    }
+    const wait = await this.takeScript([this.prefix + key], [String(now), String(cost), String(1000 / rule.ratePerSec), String(rule.burst)]);
+    return Number(wait);
+  }
+
+  async close(): Promise<void> {
+    await close(this.redis);
+  }
+}
