@@ -1,0 +1,83 @@
+/**
+ * Versioned schema of the PostgreSQL store. Migrations run in one transaction
+ * that first takes an advisory lock for the schema: nodes that start at the
+ * same moment migrate one after another, the first applies what is missing
+ * and the others find nothing left to do. A migration and its row in
+ * `schema_migrations` commit together, so a crash leaves the previous version.
+ * Never edit a released migration: add one.
+ */
+import pg from 'pg';
+import { checkSchemaName, TYPES } from './db.js';
+import { SCHEMA_V1 } from './schema-v1.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial schema', sql: SCHEMA_V1 }];
+
+/** First key of the advisory lock ('Parl'); the second is a hash of the schema name. */
+const LOCK_CLASS = 0x5061726c;
+
+/**
+ * Applies, on an open client, every migration newer than the schema's version
+ * and returns the versions applied. Creates the schema when it is missing.
+ */
+export async function applyMigrations(
+  client: pg.ClientBase,
+  schema: string,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<number[]> {
+  checkSchemaName(schema);
+  await client.query('BEGIN');
+  try {
+    // Held until COMMIT; the schema name is hashed so each schema migrates on its own.
+    await client.query('SELECT pg_advisory_xact_lock($1::int4, hashtext($2))', [LOCK_CLASS, schema]);
+    const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    if (exists.rowCount === 0) await client.query(`CREATE SCHEMA ${schema}`);
+    await client.query(`SET LOCAL search_path TO ${schema}`);
+    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version    integer PRIMARY KEY,
+      name       text NOT NULL,
+      applied_at bigint NOT NULL
+    )`);
+    const current = await client.query<{ v: number }>('SELECT coalesce(max(version), 0) AS v FROM schema_migrations');
+    const from = current.rows[0]?.v ?? 0;
+    const applied: number[] = [];
+    for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (m.version <= from) continue;
+      await client.query(m.sql);
+      await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+      applied.push(m.version);
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Brings the schema (default `public`) of the database at `url` up to date on
+ * a connection of its own, for `parley migrate`. Returns the versions applied.
+ */
+export async function migratePostgres(url: string, schema = 'public', connectTimeoutMs = 5000): Promise<number[]> {
+  // No statement timeout: another node may hold the lock while it migrates.
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: connectTimeoutMs,
+    keepAlive: true,
+    application_name: 'parley-migrate',
+    types: TYPES,
+  });
+  client.on('error', () => undefined); // a failed query reports it; this only keeps a late socket error from crashing us
+  await client.connect();
+  try {
+    return await applyMigrations(client, schema);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
