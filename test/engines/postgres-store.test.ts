@@ -345,6 +345,109 @@ describe('PostgreSQL store engine when the server is cut off', { skip }, () => {
   }
 });
 
+/**
+ * Throughput and latency of appends, opt-in (PARLEY_PG_BENCH=1; run it under
+ * flock /tmp/parley-bench.lock): 100 concurrent appenders on one store, into
+ * one conversation and spread over 100. Besides the engine as shipped
+ * (batched calls of append_events), two alternatives measured for the record:
+ * one append_events call per append (maxBatch 1), and the plain way, one
+ * transaction of separate statements per append (6 round trips).
+ */
+const BENCH = process.env.PARLEY_PG_BENCH === '1';
+describe('PostgreSQL append throughput (PARLEY_PG_BENCH=1)', { skip: skip ?? (BENCH ? false : 'set PARLEY_PG_BENCH=1') }, () => {
+  const SECONDS = Number(process.env.PARLEY_PG_BENCH_SECONDS ?? 5);
+  const APPENDERS = 100;
+
+  type Append = (conv: string, actor: string) => Promise<unknown>;
+
+  async function measure(label: string, conversations: string[], actor: string, append: Append): Promise<void> {
+    const latencies: number[] = [];
+    let stop = false;
+    const warmUntil = performance.now() + 1000;
+    let started = 0;
+    const loops = Array.from({ length: APPENDERS }, async (_, i) => {
+      const conv = conversations[i % conversations.length] as string;
+      while (!stop) {
+        const t = performance.now();
+        await append(conv, actor);
+        if (t >= warmUntil) latencies.push(performance.now() - t);
+      }
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    started = performance.now();
+    const counted = latencies.length;
+    await new Promise((r) => setTimeout(r, SECONDS * 1000));
+    const n = latencies.length - counted;
+    const elapsed = (performance.now() - started) / 1000;
+    stop = true;
+    await Promise.all(loops);
+    latencies.sort((a, b) => a - b);
+    const q = (p: number): string => (latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN).toFixed(1);
+    console.log(`# ${label.padEnd(58)} ${Math.round(n / elapsed).toString().padStart(6)} appends/s  p50 ${q(0.5)} ms  p99 ${q(0.99)} ms`);
+  }
+
+  async function setup(s: Store): Promise<{ one: string[]; hundred: string[]; actor: string }> {
+    const { conv, users } = await seed(s, 1);
+    const actor = users[0] as string;
+    const hundred: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const id = uid('conv');
+      await s.conversations.create({ id, kind: 'group', title: 'b', members: [{ userId: actor, role: 'member' }], at: T0 });
+      hundred.push(id);
+    }
+    return { one: [conv], hundred, actor };
+  }
+
+  it('measures appends/s and latency', async () => {
+    const schema = freshSchema('bench');
+    const batched = await openPostgresStore({ url: POSTGRES_URL, schema });
+    const single = await openPostgresStore({ url: POSTGRES_URL, schema, maxBatch: 1 });
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 10, options: `-c search_path=${schema}` });
+    try {
+      const { one, hundred, actor } = await setup(batched);
+      const viaStore = (s: Store): Append => (conv, a) => s.events.append(created(conv, a));
+      // The plain way: one transaction of separate statements per append.
+      const plain: Append = async (conv, a) => {
+        const c = await pool.connect();
+        try {
+          await c.query('BEGIN');
+          const { rows } = await c.query<{ last_seq: number }>(
+            'UPDATE conversations SET last_seq = last_seq + 1, updated_at = greatest(updated_at, $2) WHERE id = $1 RETURNING last_seq',
+            [conv, Date.now()],
+          );
+          const seq = rows[0]?.last_seq;
+          const clientId = uid('c');
+          await c.query('SELECT 1 FROM messages WHERE conversation_id = $1 AND sender_id = $2 AND client_id = $3', [conv, a, clientId]);
+          const id = uid('m');
+          await c.query(
+            'INSERT INTO messages (conversation_id, seq, id, sender_id, client_id, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+            [conv, seq, id, a, clientId, 'x', Date.now()],
+          );
+          await c.query('INSERT INTO events (conversation_id, seq, kind, actor_id, at, payload) VALUES ($1, $2, $3, $4, $5, $6)', [
+            conv, seq, 'message.created', a, Date.now(), JSON.stringify({ message: { id, body: 'x' } }),
+          ]);
+          await c.query('COMMIT');
+          c.release();
+        } catch (err) {
+          c.release(err as Error);
+          throw err;
+        }
+      };
+      for (const [name, convs] of [['1 conversation', one], ['100 conversations', hundred]] as const) {
+        await measure(`engine (batched append_events), ${name}`, convs, actor, viaStore(batched));
+        await measure(`one append_events call per append, ${name}`, convs, actor, viaStore(single));
+        await measure(`plain transaction, 6 round trips, ${name}`, convs, actor, plain);
+      }
+      const st = batched.stats();
+      console.log(`# engine batches: ${st.batches} for ${st.items} appends (${(st.items / st.batches).toFixed(1)} per batch)`);
+    } finally {
+      await batched.close();
+      await single.close();
+      await pool.end();
+    }
+  });
+});
+
 function isCode(code: StoreError['code']): (err: unknown) => boolean {
   return (err) => err instanceof StoreError && err.code === code;
 }

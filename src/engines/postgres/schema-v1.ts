@@ -138,6 +138,10 @@ $fn$;
 --   {"status":"unchanged","message":{...}|null}
 --   {"error":"not_found"|"conflict","reason":"..."}
 --
+-- Runs with enable_seqscan off: each statement in it is a point lookup by a
+-- key, and a plan cached while a table was small must not keep scanning it
+-- once it has grown (plans live as long as the pooled session).
+--
 -- Items of one conversation must be adjacent (the caller sorts by conversation
 -- id, which also makes every node lock conversations in the same order, so two
 -- batches never deadlock). The first item of a conversation locks its row
@@ -147,7 +151,7 @@ $fn$;
 -- does not abort the others, and no subtransaction is needed (many of them in
 -- one transaction slow every other session's snapshots).
 CREATE FUNCTION append_events(items jsonb) RETURNS SETOF json
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET enable_seqscan = off AS $fn$
 DECLARE
   item       jsonb;
   conv       text;
@@ -205,11 +209,15 @@ BEGIN
 
     CASE kind_v
     WHEN 'message.created' THEN
-      -- After the lock: a retry racing its original on another node sees it here.
-      SELECT * INTO m FROM messages x
-      WHERE x.conversation_id = conv AND x.sender_id = actor AND x.client_id = item#>>'{message,clientId}';
+      -- Every lookup here goes through a unique index that nothing else could
+      -- serve, so no plan can turn it into a scan of the conversation.
+      SELECT * INTO m FROM messages x WHERE x.id = item#>>'{message,id}';
       IF FOUND THEN
-        RETURN NEXT json_build_object('status', 'unchanged', 'message', message_json(m));
+        IF m.conversation_id = conv AND m.sender_id = actor AND m.client_id = item#>>'{message,clientId}' THEN
+          RETURN NEXT json_build_object('status', 'unchanged', 'message', message_json(m));
+        ELSE
+          RETURN NEXT json_build_object('error', 'conflict', 'reason', 'That message already exists.');
+        END IF;
         CONTINUE;
       END IF;
       IF item#>>'{message,replyTo}' IS NOT NULL THEN
@@ -223,18 +231,23 @@ BEGIN
           CONTINUE;
         END IF;
       END IF;
-      IF EXISTS (SELECT 1 FROM messages x WHERE x.id = item#>>'{message,id}') THEN
-        RETURN NEXT json_build_object('error', 'conflict', 'reason', 'That message already exists.');
+      -- Idempotency: the unique key decides. A clientId seen before (by a
+      -- retry, possibly racing its original from another node: both hold the
+      -- conversation lock in turn) returns the original row, unchanged, and
+      -- the candidate seq is not used.
+      INSERT INTO messages AS x (conversation_id, seq, id, sender_id, client_id, body, reply_to, created_at)
+      VALUES (conv, next_seq + 1, item#>>'{message,id}', actor, item#>>'{message,clientId}', item#>>'{message,body}',
+              item#>>'{message,replyTo}', at_v)
+      ON CONFLICT (conversation_id, sender_id, client_id) DO UPDATE SET client_id = x.client_id
+      RETURNING * INTO m;
+      IF m.seq <> next_seq + 1 THEN
+        RETURN NEXT json_build_object('status', 'unchanged', 'message', message_json(m));
         CONTINUE;
       END IF;
       next_seq := next_seq + 1;
-      INSERT INTO messages (conversation_id, seq, id, sender_id, client_id, body, reply_to, created_at)
-      VALUES (conv, next_seq, item#>>'{message,id}', actor, item#>>'{message,clientId}', item#>>'{message,body}',
-              item#>>'{message,replyTo}', at_v);
       msg := json_strip_nulls(json_build_object(
-        'id', item#>>'{message,id}', 'conversationId', conv, 'seq', next_seq, 'senderId', actor,
-        'clientId', item#>>'{message,clientId}', 'body', item#>>'{message,body}',
-        'replyTo', item#>>'{message,replyTo}', 'createdAt', at_v));
+        'id', m.id, 'conversationId', conv, 'seq', next_seq, 'senderId', actor, 'clientId', m.client_id,
+        'body', m.body, 'replyTo', m.reply_to, 'createdAt', at_v));
       payload_v := json_build_object('message', msg);
 
     WHEN 'message.edited' THEN
