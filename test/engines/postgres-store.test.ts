@@ -364,7 +364,6 @@ describe('PostgreSQL append throughput (PARLEY_PG_BENCH=1)', { skip: skip ?? (BE
     const latencies: number[] = [];
     let stop = false;
     const warmUntil = performance.now() + 1000;
-    let started = 0;
     const loops = Array.from({ length: APPENDERS }, async (_, i) => {
       const conv = conversations[i % conversations.length] as string;
       while (!stop) {
@@ -374,7 +373,7 @@ describe('PostgreSQL append throughput (PARLEY_PG_BENCH=1)', { skip: skip ?? (BE
       }
     });
     await new Promise((r) => setTimeout(r, 1000));
-    started = performance.now();
+    const started = performance.now();
     const counted = latencies.length;
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
     const n = latencies.length - counted;
