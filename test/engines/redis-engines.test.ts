@@ -122,6 +122,18 @@ describe('Redis engines', { skip }, () => {
   );
 
   busSuite(
+    'redis, two nodes, publishes batched per event-loop turn',
+    async () => {
+      const prefix = freshPrefix();
+      const open = (): Promise<RedisBus> => RedisBus.open({ url: REDIS_URL, prefix, publishBatching: 'turn', ...quiet });
+      return { nodes: [await open(), await open()] };
+    },
+    async ({ nodes }) => {
+      for (const node of nodes) await node.close();
+    },
+  );
+
+  busSuite(
     'redis, three nodes',
     async () => {
       const prefix = freshPrefix();
@@ -379,47 +391,56 @@ describe('Redis engines', { skip }, () => {
       await server?.stop();
     });
 
-    it('bus: unhealthy while Redis is down, publishes reject fast, every subscription resumes by itself after a restart', async () => {
-      const prefix = freshPrefix();
-      const [a, b] = [await RedisBus.open({ url: server.url, prefix }), await RedisBus.open({ url: server.url, prefix })];
-      const got = { a: [] as string[], b: [] as string[] };
-      a.onMessage((topic, m) => got.a.push(`${topic} ${m.t === 'membership' ? m.conversationId : m.t}`));
-      b.onMessage((topic, m) => got.b.push(`${topic} ${m.t === 'membership' ? m.conversationId : m.t}`));
-      const say = (bus: RedisBus, topic: string, text: string): Promise<void> => bus.publish(topic, { t: 'membership', conversationId: text });
-      await a.subscribe(BROADCAST);
-      await b.subscribe(BROADCAST);
-      await a.subscribe(convTopic('c1'));
-      await b.subscribe(convTopic('c1'));
-      await b.subscribe(userTopic('u1'));
-      await a.subscribe(convTopic('gone'));
-      await say(a, convTopic('c1'), 'before');
-      await waitFor('the first message', () => got.a.length === 1 && got.b.length === 1);
+    for (const publishBatching of ['none', 'turn'] as const) {
+      it(`bus (publishes batched: ${publishBatching}): unhealthy while Redis is down, publishes reject fast, every subscription resumes by itself after a restart`, async () => {
+        const prefix = freshPrefix();
+        const [a, b] = [await RedisBus.open({ url: server.url, prefix, publishBatching }), await RedisBus.open({ url: server.url, prefix, publishBatching })];
+        const got = { a: [] as string[], b: [] as string[] };
+        a.onMessage((topic, m) => got.a.push(`${topic} ${m.t === 'membership' ? m.conversationId : m.t}`));
+        b.onMessage((topic, m) => got.b.push(`${topic} ${m.t === 'membership' ? m.conversationId : m.t}`));
+        const say = (bus: RedisBus, topic: string, text: string): Promise<void> => bus.publish(topic, { t: 'membership', conversationId: text });
+        await a.subscribe(BROADCAST);
+        await b.subscribe(BROADCAST);
+        await a.subscribe(convTopic('c1'));
+        await b.subscribe(convTopic('c1'));
+        await b.subscribe(userTopic('u1'));
+        await a.subscribe(convTopic('gone'));
+        await say(a, convTopic('c1'), 'before');
+        await waitFor('the first message', () => got.a.length === 1 && got.b.length === 1);
 
-      await server.kill('SIGKILL');
-      const noticed = await waitFor('both nodes to notice', () => !a.healthy() && !b.healthy(), 3000);
-      const publishRejectedIn = await rejectsWithin(say(a, convTopic('c1'), 'lost'));
-      assert.ok(publishRejectedIn < 200, `a publish while down rejects at once (${publishRejectedIn} ms)`);
-      await assert.rejects(b.subscribe(convTopic('new')), 'a subscribe while down rejects: the caller cannot count on it');
-      await a.unsubscribe(convTopic('gone'));
+        // Publishes in flight when Redis dies settle (either way) instead of hanging on a dead link.
+        const inFlight = Array.from({ length: 2000 }, (_, i) => say(a, convTopic('nobody'), String(i)));
+        await server.kill('SIGKILL');
+        const settledIn = await Promise.race([
+          Promise.allSettled(inFlight).then(() => 'settled'),
+          sleep(1500).then(() => 'still pending after 1.5 s'),
+        ]);
+        assert.equal(settledIn, 'settled');
+        const noticed = await waitFor('both nodes to notice', () => !a.healthy() && !b.healthy(), 3000);
+        const publishRejectedIn = await rejectsWithin(say(a, convTopic('c1'), 'lost'));
+        assert.ok(publishRejectedIn < 200, `a publish while down rejects at once (${publishRejectedIn} ms)`);
+        await assert.rejects(b.subscribe(convTopic('new')), 'a subscribe while down rejects: the caller cannot count on it');
+        await a.unsubscribe(convTopic('gone'));
 
-      await server.restart();
-      const recovered = await waitFor('both nodes healthy again', () => a.healthy() && b.healthy(), 5000);
-      // No subscribe from here on: the nodes restore what they wanted on their own.
-      await say(a, convTopic('c1'), 'after');
-      await say(a, userTopic('u1'), 'to-u1');
-      await say(b, BROADCAST, 'to-all');
-      await say(b, convTopic('gone'), 'unwanted');
-      await say(b, convTopic('new'), 'unwanted');
-      await waitFor('the messages after the restart', () => got.a.length === 3 && got.b.length === 4);
-      await sleep(50);
-      assert.deepEqual(got.a, ['conv:c1 before', 'conv:c1 after', 'all to-all']);
-      assert.deepEqual(got.b, ['conv:c1 before', 'conv:c1 after', 'user:u1 to-u1', 'all to-all']);
-      const numsub = (await server.client().pubsub('NUMSUB', prefix + convTopic('gone'), prefix + convTopic('new'))) as (string | number)[];
-      assert.deepEqual(numsub.map(String), [prefix + convTopic('gone'), '0', prefix + convTopic('new'), '0']);
-      console.log(`# bus: noticed the kill in ${noticed} ms, publish rejected in ${publishRejectedIn} ms, healthy ${recovered} ms after restart`);
-      await a.close();
-      await b.close();
-    });
+        await server.restart();
+        const recovered = await waitFor('both nodes healthy again', () => a.healthy() && b.healthy(), 5000);
+        // No subscribe from here on: the nodes restore what they wanted on their own.
+        await say(a, convTopic('c1'), 'after');
+        await say(a, userTopic('u1'), 'to-u1');
+        await say(b, BROADCAST, 'to-all');
+        await say(b, convTopic('gone'), 'unwanted');
+        await say(b, convTopic('new'), 'unwanted');
+        await waitFor('the messages after the restart', () => got.a.length === 3 && got.b.length === 4);
+        await sleep(50);
+        assert.deepEqual(got.a, ['conv:c1 before', 'conv:c1 after', 'all to-all']);
+        assert.deepEqual(got.b, ['conv:c1 before', 'conv:c1 after', 'user:u1 to-u1', 'all to-all']);
+        const numsub = (await server.client().pubsub('NUMSUB', prefix + convTopic('gone'), prefix + convTopic('new'))) as (string | number)[];
+        assert.deepEqual(numsub.map(String), [prefix + convTopic('gone'), '0', prefix + convTopic('new'), '0']);
+        console.log(`# bus (${publishBatching}): noticed the kill in ${noticed} ms, publish rejected in ${publishRejectedIn} ms, healthy ${recovered} ms after restart`);
+        await a.close();
+        await b.close();
+      });
+    }
 
     it('bus: a hung Redis (SIGSTOP) is noticed, publishes reject within about a second, and it recovers on SIGCONT', async () => {
       const prefix = freshPrefix();
