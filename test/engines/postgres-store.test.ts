@@ -308,7 +308,7 @@ describe('PostgreSQL store engine when the server is cut off', { skip }, () => {
   }
 
   for (const mode of ['reset', 'blackhole'] as const) {
-    it(`fails fast while the link is cut (${mode}), says so in ping, and heals by itself`, async () => {
+    it(`fails fast while the link is cut (${mode}), says so in ping, and heals by itself`, async (t) => {
       // Warm the pool: its idle connections are the ones the cut kills.
       await Promise.all(Array.from({ length: 8 }, () => store.events.append(created(conv, actor))));
       const seqBefore = (await store.conversations.get(conv))?.lastSeq ?? 0;
@@ -336,8 +336,12 @@ describe('PostgreSQL store engine when the server is cut off', { skip }, () => {
         assert.equal(p.up, false);
         assert.ok(p.ms < 1200, `ping took ${Math.round(p.ms)} ms`);
       }
+      const worst = (xs: number[]): number => Math.round(Math.max(...xs));
+      t.diagnostic(`${attempts.length} calls failed in at most ${worst(attempts.map((a) => a.ms))} ms; ${pings.length} pings false in at most ${worst(pings.map((p) => p.ms))} ms`);
       proxy.restore();
+      const healing = performance.now();
       await worksAgain();
+      t.diagnostic(`working again ${Math.round(performance.now() - healing)} ms after the link came back`);
       // Nothing that failed was half-written: the log stays gap-free.
       const seqs = (await store.events.after(conv, seqBefore - 1, 1000)).map((e) => e.seq);
       assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => seqBefore + i));
