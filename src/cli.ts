@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
  * `parley serve [flags]` runs a node; `parley cluster` runs several behind nginx;
- * `parley config --markdown` prints the settings table.
+ * `parley migrate` prepares a PostgreSQL schema; `parley config --markdown`
+ * prints the settings table.
  */
 import { parseArgs } from 'node:util';
 import { loadConfig, settingsMarkdown } from './config.js';
 import { startServer } from './server.js';
 import { startCluster } from './cluster/launcher.js';
+import { migratePostgres } from './engines/postgres/store.js';
 
 /** A shutdown that takes longer than this is cut short, so an orchestrator never waits forever. */
 const SHUTDOWN_LIMIT_MS = 10_000;
@@ -78,11 +80,20 @@ async function cluster(argv: string[]): Promise<void> {
   process.once('SIGTERM', stop);
 }
 
+/** Applies PostgreSQL migrations without starting a node (nodes also apply them at start). */
+async function migrate(argv: string[]): Promise<void> {
+  const config = loadConfig(process.env, argv);
+  if (!config.databaseUrl) throw new Error('parley migrate needs PARLEY_DATABASE_URL (or --database-url); SQLite migrates itself at start');
+  const applied = await migratePostgres(config.databaseUrl, config.databaseSchema);
+  console.error(applied.length ? `applied migrations ${applied.join(', ')} to schema ${config.databaseSchema}` : `schema ${config.databaseSchema} is up to date`);
+}
+
 function usage(): never {
   console.error(
     [
       'usage: parley serve [--port N] [--host H] [--data-dir D] ...   (see README for every option)',
       '       parley cluster [--nodes 3] [--port 8080] [--redis-url U] [--database-url U] [--data-dir D]',
+      '       parley migrate --database-url U [--database-schema S]',
       '       parley config --markdown',
     ].join('\n'),
   );
@@ -97,6 +108,7 @@ const fail = (err: unknown): void => {
 const [cmd = 'serve', ...rest] = process.argv.slice(2);
 if (cmd === 'serve') serve(rest).catch(fail);
 else if (cmd === 'cluster') cluster(rest).catch(fail);
+else if (cmd === 'migrate') migrate(rest).catch(fail);
 else if (cmd === 'config') {
   console.log(settingsMarkdown());
 } else if (cmd === '--help' || cmd === '-h' || cmd === 'help') usage();

@@ -6,14 +6,10 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { defaultConfig, type Config } from './config.js';
-import { Core, type Engines } from './core/core.js';
+import { Core } from './core/core.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { openSqliteStore } from './engines/sqlite/store.js';
-import { MemoryBus } from './engines/memory/bus.js';
-import { MemoryPresence } from './engines/memory/presence.js';
-import { MemoryLimiter } from './engines/memory/limiter.js';
-import { MemoryRegistry } from './engines/memory/registry.js';
+import { openEngines } from './engines/open.js';
 import { FrameHandler } from './transports/frame-handler.js';
 import { WsTransport } from './transports/ws/server.js';
 import { Mailboxes } from './transports/poll/mailboxes.js';
@@ -43,16 +39,6 @@ function jwtSecret(config: Config): string {
   return secret;
 }
 
-function embeddedEngines(config: Config): Engines {
-  return {
-    store: openSqliteStore({ path: join(config.dataDir, 'parley.db'), synchronous: config.sqliteSynchronous }),
-    bus: new MemoryBus(),
-    presence: new MemoryPresence(),
-    limiter: new MemoryLimiter(),
-    registry: new MemoryRegistry(),
-  };
-}
-
 export async function startServer(overrides: Partial<Config> = {}): Promise<ParleyServer> {
   const config: Config = { ...defaultConfig(), ...overrides };
   if (!config.nodeId) config.nodeId = `n${randomBytes(3).toString('hex')}`;
@@ -62,7 +48,7 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Parl
 
   // Read only when /metrics is scraped, after the transports below exist.
   const metrics: Metrics = new Metrics((): number => ws.connectionCount + mailboxes.size);
-  const core: Core = new Core(embeddedEngines(config), config, log, metrics);
+  const core: Core = new Core(await openEngines(config, log), config, log, metrics);
   await core.start();
 
   const frames = new FrameHandler(core);

@@ -1,0 +1,60 @@
+/**
+ * Which engine sits behind each port, from the configuration: the embedded
+ * ones (SQLite, in-process) for one machine, PostgreSQL and Redis when their
+ * URLs are set. Nothing above this file knows which it got.
+ */
+import { join } from 'node:path';
+import type { Config } from '../config.js';
+import type { Engines } from '../core/core.js';
+import type { Store } from '../core/ports/store.js';
+import type { Logger } from '../observability/logger.js';
+import { openSqliteStore } from './sqlite/store.js';
+import { openPostgresStore } from './postgres/store.js';
+import { MemoryBus } from './memory/bus.js';
+import { MemoryPresence } from './memory/presence.js';
+import { MemoryLimiter } from './memory/limiter.js';
+import { MemoryRegistry } from './memory/registry.js';
+import { openRedisEngines } from './redis/index.js';
+
+/** Connection errors repeat while a server is down; one line per this many ms is enough. */
+const ERROR_LOG_EVERY_MS = 5000;
+
+function throttledWarn(log: Logger, what: string): (err: unknown) => void {
+  let last = -Infinity;
+  return (err) => {
+    const now = Date.now();
+    if (now - last < ERROR_LOG_EVERY_MS) return;
+    last = now;
+    log.warn({ err }, what);
+  };
+}
+
+async function openStore(config: Config, log: Logger): Promise<Store> {
+  if (!config.databaseUrl) {
+    return openSqliteStore({ path: join(config.dataDir, 'parley.db'), synchronous: config.sqliteSynchronous });
+  }
+  return openPostgresStore({
+    url: config.databaseUrl,
+    schema: config.databaseSchema,
+    onPoolError: throttledWarn(log, 'PostgreSQL connection failed'),
+  });
+}
+
+export async function openEngines(config: Config, log: Logger): Promise<Engines> {
+  const store = await openStore(config, log);
+  if (!config.redisUrl) {
+    return { store, bus: new MemoryBus(), presence: new MemoryPresence(), limiter: new MemoryLimiter(), registry: new MemoryRegistry() };
+  }
+  try {
+    const redis = await openRedisEngines({
+      url: config.redisUrl,
+      prefix: config.redisPrefix,
+      onError: throttledWarn(log, 'Redis connection failed'),
+      onHandlerError: (err, topic) => log.error({ err, topic }, 'bus message handler failed'),
+    });
+    return { store, ...redis };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
