@@ -480,12 +480,14 @@ describe('Redis engines', { skip }, () => {
       await Promise.all(calls());
 
       await server.kill('SIGKILL');
+      await waitFor('every engine to report the outage', () => !presence.connected() && !limiter.connected() && !registry.connected());
       for (const call of calls()) assert.ok((await rejectsWithin(call)) < 1000);
       await server.restart();
       const back = await waitFor('the engines to answer again', async () => {
         const results = await Promise.allSettled(calls());
         return results.every((r) => r.status === 'fulfilled');
       }, 5000);
+      assert.ok(presence.connected() && limiter.connected() && registry.connected());
 
       server.signal('SIGSTOP');
       try {

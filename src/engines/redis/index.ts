@@ -4,14 +4,14 @@
  * one each): five per node, whatever the load.
  */
 import type { RedisEngineOptions } from './connection.js';
-import { RedisBus, type RedisBusOptions } from './bus.js';
+import { RedisBus, type PublishBatching, type RedisBusOptions } from './bus.js';
 import { RedisLimiter } from './limiter.js';
 import { RedisPresence, type RedisPresenceOptions } from './presence.js';
 import { RedisRegistry } from './registry.js';
 
 export { RedisBus, RedisLimiter, RedisPresence, RedisRegistry };
 export { DEFAULT_PREFIX, type RedisEngineOptions } from './connection.js';
-export type { RedisBusOptions, RedisPresenceOptions };
+export type { PublishBatching, RedisBusOptions, RedisPresenceOptions };
 
 export interface RedisEngines {
   bus: RedisBus;

@@ -56,6 +56,11 @@ export class RedisLimiter implements Limiter {
     return Number(wait);
   }
 
+  /** False while Redis is unreachable; not part of the port, for readiness checks and metrics. */
+  connected(): boolean {
+    return this.redis.status === 'ready';
+  }
+
   async close(): Promise<void> {
     await close(this.redis);
   }

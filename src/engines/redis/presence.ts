@@ -100,6 +100,11 @@ export class RedisPresence implements Presence {
     });
   }
 
+  /** False while Redis is unreachable; not part of the port, for readiness checks and metrics. */
+  connected(): boolean {
+    return this.redis.status === 'ready';
+  }
+
   async close(): Promise<void> {
     await close(this.redis);
   }

@@ -72,6 +72,11 @@ export class RedisRegistry implements Registry {
     return infos(reply).sort(byLoad);
   }
 
+  /** False while Redis is unreachable; not part of the port, for readiness checks and metrics. */
+  connected(): boolean {
+    return this.redis.status === 'ready';
+  }
+
   async close(): Promise<void> {
     await close(this.redis);
   }
