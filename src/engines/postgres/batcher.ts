@@ -10,7 +10,7 @@
  *   and a node never queues on its own row lock. What arrives meanwhile forms
  *   the next batch, so a hot conversation gets bigger batches, not more
  *   lock waiters.
- * - At most `maxInFlight` batches at once (the pool size), so appends never
+ * - At most `maxInFlight` batches at once (fewer than the pool's connections), so appends never
  *   wait for a pooled connection and time out there. What is ready is spread
  *   over the free connections (at least MIN_SPREAD items a batch) so the server
  *   works on several batches at once: with 100 appenders over 100

@@ -65,7 +65,9 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     onError: opts.onPoolError ?? (() => undefined),
   });
   const db = new Db(pool);
-  const events = new PostgresEventStore(db, { maxBatch: Math.max(1, opts.maxBatch ?? 500), maxInFlight: poolSize });
+  // One connection stays free of append batches, so reads and /readyz pings
+  // never queue behind a burst of writes.
+  const events = new PostgresEventStore(db, { maxBatch: Math.max(1, opts.maxBatch ?? 500), maxInFlight: Math.max(1, poolSize - 1) });
   let closing: Promise<void> | undefined;
 
   return {
