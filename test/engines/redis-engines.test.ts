@@ -354,8 +354,8 @@ describe('Redis engines', { skip }, () => {
       const limiter = await RedisLimiter.open({ url: REDIS_URL, prefix });
       await limiter.take('k', 3, { ratePerSec: 10, burst: 5 }, Date.now());
       const pttl = await admin().pttl(`${prefix}rl:k`);
-      assert.ok(pttl > 200 && pttl <= 300, `expires when full again: ${pttl} ms`);
-      await waitFor('the bucket key to expire', async () => (await admin().exists(`${prefix}rl:k`)) === 0, 2000);
+      assert.ok(pttl > 1100 && pttl <= 1300, `expires a second after it is full again: ${pttl} ms`);
+      await waitFor('the bucket key to expire', async () => (await admin().exists(`${prefix}rl:k`)) === 0, 3000);
       await limiter.close();
     });
   });
@@ -373,7 +373,7 @@ describe('Redis engines', { skip }, () => {
       await b.leave('b');
       assert.deepEqual(await a.healthy(now + 2), [info('a', 10)]);
       const pttl = await admin().pttl(`${prefix}{registry}:expiry`);
-      assert.ok(pttl > 0 && pttl <= 5000, `the registry ages out when every node is gone: ${pttl}`);
+      assert.ok(pttl > 60_000 && pttl <= 65_000, `the registry ages out a minute after every node is gone: ${pttl}`);
       await a.close();
       await b.close();
       await dropPrefix(prefix);

@@ -2,7 +2,10 @@
  * Redis engine of the Limiter port (contract in core/ports/limiter.ts): the
  * same GCRA as engines/memory/limiter.ts, one script per take, so a bucket
  * holds however many nodes share it. A bucket is one string, the time at which
- * it is full again, expiring at that time: an idle bucket costs nothing.
+ * it is full again, expiring a little after that time: an idle bucket costs
+ * nothing. The margin is there because Redis expires by its own clock while
+ * the bucket's times are the callers': a node whose clock runs behind must
+ * not find a bucket gone that is not full yet by its clock.
  *
  * Time is the caller's `now` (as the port says); nodes sharing a bucket are
  * assumed NTP-synchronised, a skew of d ms moves a refill by d ms.
@@ -12,10 +15,13 @@ import type { Limiter, RateRule } from '../../core/ports/limiter.js';
 import { close, connect, DEFAULT_PREFIX, openAll, type RedisEngineOptions } from './connection.js';
 import { defineScript, type Script } from './scripts.js';
 
+/** Redis keeps a bucket this long after it is full again (see above). */
+const EXPIRY_MARGIN_MS = 1000;
+
 /**
  * The arithmetic is the memory engine's, step for step in doubles, so both
  * answer alike; the full-at time is stored with 17 digits to round-trip.
- * KEYS[1] bucket; ARGV now, cost, msPerToken, burst.
+ * KEYS[1] bucket; ARGV now, cost, msPerToken, burst, expiry margin.
  */
 const TAKE = `
 local now = tonumber(ARGV[1])
@@ -25,7 +31,7 @@ if full_at < now then full_at = now end
 local full_after = full_at + tonumber(ARGV[2]) * per
 local wait = full_after - tonumber(ARGV[4]) * per - now
 if wait > 0.001 then return math.ceil(wait) end
-redis.call('SET', KEYS[1], string.format('%.17g', full_after), 'PX', math.max(1, math.ceil(full_after - now)))
+redis.call('SET', KEYS[1], string.format('%.17g', full_after), 'PX', math.ceil(full_after - now) + tonumber(ARGV[5]))
 return 0
 `;
 
@@ -52,7 +58,7 @@ export class RedisLimiter implements Limiter {
     if (!(cost <= rule.burst && rule.ratePerSec > 0)) {
       throw new RangeError(`cannot take ${cost} from a bucket of ${rule.burst} at ${rule.ratePerSec}/s`);
     }
-    const wait = await this.takeScript([this.prefix + key], [String(now), String(cost), String(1000 / rule.ratePerSec), String(rule.burst)]);
+    const wait = await this.takeScript([this.prefix + key], [String(now), String(cost), String(1000 / rule.ratePerSec), String(rule.burst), EXPIRY_MARGIN_MS]);
     return Number(wait);
   }
 

@@ -13,18 +13,24 @@ import { close, connect, DEFAULT_PREFIX, openAll, type RedisEngineOptions } from
 import { defineScript, type Script, type ScriptReply } from './scripts.js';
 
 /**
- * KEYS expiry zset, info hash; ARGV nodeId, expiresAt, info JSON, ttlMs.
- * Both keys live as long as the longest TTL heartbeated, so the registry of a
- * cluster that is gone for good leaves nothing behind.
+ * KEYS expiry zset, info hash; ARGV nodeId, expiresAt, info JSON, keep (ms).
+ * Both keys live `keep` past the last heartbeat (never shortened), so the
+ * registry of a cluster that is gone for good leaves nothing behind.
  */
 const HEARTBEAT = `
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-local ttl = tonumber(ARGV[4])
+local keep = tonumber(ARGV[4])
 for _, key in ipairs(KEYS) do
-  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+  if redis.call('PTTL', key) < keep then redis.call('PEXPIRE', key, keep) end
 end
 `;
+
+/**
+ * Redis expires keys by its own clock, entries are judged by the nodes':
+ * the keys outlive the last entry by a minute, so skew never loses a live one.
+ */
+const KEEP_MARGIN_MS = 60_000;
 
 /** KEYS expiry zset, info hash; ARGV now. A cluster has tens of nodes, well under Lua's unpack limit. */
 const HEALTHY = `
@@ -60,7 +66,8 @@ export class RedisRegistry implements Registry {
   }
 
   async heartbeat(info: NodeInfo, ttlMs: number): Promise<void> {
-    await this.heartbeatScript(this.keys, [info.nodeId, String(info.at + ttlMs), JSON.stringify(info), String(Math.max(1, Math.ceil(ttlMs)))]);
+    const keep = Math.ceil(ttlMs) + KEEP_MARGIN_MS;
+    await this.heartbeatScript(this.keys, [info.nodeId, String(info.at + ttlMs), JSON.stringify(info), String(keep)]);
   }
 
   async leave(nodeId: string): Promise<void> {
