@@ -30,7 +30,7 @@ let opened = 0;
 const freshPrefix = (): string => `${RUN}${++opened}:`;
 
 let adminClient: Redis | undefined;
-const admin = (url = REDIS_URL): Redis => (adminClient ??= new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 }));
+const admin = (): Redis => (adminClient ??= new Redis(REDIS_URL, { maxRetriesPerRequest: 1 }));
 
 /** Deletes the keys under `prefix` (SCAN + DEL: never FLUSHALL a shared Redis). */
 async function dropPrefix(prefix: string, client = admin()): Promise<void> {
