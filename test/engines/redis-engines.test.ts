@@ -399,6 +399,11 @@ describe('Redis engines', { skip }, () => {
         a.onMessage((topic, m) => got.a.push(`${topic} ${m.t === 'membership' ? m.conversationId : m.t}`));
         b.onMessage((topic, m) => got.b.push(`${topic} ${m.t === 'membership' ? m.conversationId : m.t}`));
         const say = (bus: RedisBus, topic: string, text: string): Promise<void> => bus.publish(topic, { t: 'membership', conversationId: text });
+        let recoveries = 0;
+        b.onRecovered(() => {
+          assert.equal(b.healthy(), true, 'told once resubscribed');
+          recoveries++;
+        });
         await a.subscribe(BROADCAST);
         await b.subscribe(BROADCAST);
         await a.subscribe(convTopic('c1'));
@@ -407,6 +412,7 @@ describe('Redis engines', { skip }, () => {
         await a.subscribe(convTopic('gone'));
         await say(a, convTopic('c1'), 'before');
         await waitFor('the first message', () => got.a.length === 1 && got.b.length === 1);
+        assert.equal(recoveries, 0, 'the first connection is no recovery');
 
         // Publishes in flight when Redis dies settle (either way) instead of hanging on a dead link.
         const inFlight = Promise.allSettled(Array.from({ length: 2000 }, (_, i) => say(a, convTopic('nobody'), String(i))));
@@ -424,6 +430,7 @@ describe('Redis engines', { skip }, () => {
 
         await server.restart();
         const recovered = await waitFor('both nodes healthy again', () => a.healthy() && b.healthy(), 5000);
+        assert.equal(recoveries, 1, 'told of the recovery once');
         // No subscribe from here on: the nodes restore what they wanted on their own.
         await say(a, convTopic('c1'), 'after');
         await say(a, userTopic('u1'), 'to-u1');

@@ -58,6 +58,7 @@ export class RedisBus implements Bus {
   private resubscribed = false;
   /** Counts subscriber (re)connections, so a stale resubscription cannot report success. */
   private link = 0;
+  private readonly recoveredListeners: (() => void)[] = [];
 
   private constructor(options: RedisBusOptions) {
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
@@ -108,6 +109,16 @@ export class RedisBus implements Bus {
     this.handler = handler;
   }
 
+  /**
+   * Not part of the port: `listener` runs each time the subscriber link is
+   * back and resubscribed after a drop. Whatever was published while it was
+   * down never reached this node, and a client only notices a gap when a later
+   * message arrives, so this is the moment to have local clients sync.
+   */
+  onRecovered(listener: () => void): void {
+    this.recoveredListeners.push(listener);
+  }
+
   healthy(): boolean {
     return !this.closed && this.resubscribed && this.pub.status === 'ready' && this.sub.status === 'ready';
   }
@@ -153,7 +164,9 @@ export class RedisBus implements Bus {
     }
     try {
       await Promise.all(batches);
-      if (link === this.link && this.sub.status === 'ready') this.resubscribed = true;
+      if (link !== this.link || this.sub.status !== 'ready') return;
+      this.resubscribed = true;
+      if (link > 1) for (const listener of this.recoveredListeners) listener();
     } catch {
       // A dropped link resubscribes on its next 'ready'. A live link that failed
       // (a timeout) is dropped so the next one tries again: never stay half-subscribed.
