@@ -61,6 +61,7 @@ export class Core {
       onRevoked: (deviceId) => this.auth.forgetDevice(deviceId),
       onEventDelivered: (at) => metrics.deliveryLatency.observe(Math.max(0, Date.now() - at) / 1000),
       onDelivered: (type, n) => metrics.framesOut.inc({ type }, n),
+      onCatchUp: (peers) => log.warn({ peers }, 'bus recovered from an outage; local clients reconnect and sync'),
     });
     this.auth = new AuthService(store, this.ids, this.fanout, config);
     this.conversations = new ConversationService(store, this.ids, this.membership, this.fanout);

@@ -28,6 +28,8 @@ export interface HubHooks {
   onEventDelivered?(atMs: number): void;
   /** Frames pushed to local peers, by frame type. */
   onDelivered?(type: string, count: number): void;
+  /** The bus recovered from an outage and `peers` local peers are told to reconnect and sync. */
+  onCatchUp?(peers: number): void;
 }
 
 export class Hub {
@@ -43,6 +45,7 @@ export class Hub {
     private readonly hooks: HubHooks,
   ) {
     bus.onMessage((topic, msg) => this.onBus(topic, msg));
+    bus.onRecovered(() => this.catchUpAll());
     this.presenceTimer = setInterval(() => (this.presenceSeen = new Map()), 2000).unref();
   }
 
@@ -183,6 +186,26 @@ export class Hub {
       if (uid === msg.userId || seen.has(uid)) continue;
       seen.add(uid);
       for (const p of this.peersOf(uid)) p.push(msg.frame);
+    }
+  }
+
+  /**
+   * The bus was down: events published meanwhile never reached these peers,
+   * and a client only notices a gap when a later event comes. Every local peer
+   * is asked to reconnect (4010), which makes it sync; the closes are spread
+   * over a second so the peers do not all come back in the same instant.
+   */
+  private catchUpAll(): void {
+    const peers: Peer[] = [];
+    for (const u of this.users.values()) peers.push(...u.peers);
+    this.hooks.onCatchUp?.(peers.length);
+    const slices = 10;
+    const per = Math.ceil(peers.length / slices);
+    for (let i = 0; i < slices && i * per < peers.length; i++) {
+      const slice = peers.slice(i * per, (i + 1) * per);
+      setTimeout(() => {
+        for (const p of slice) p.close(CLOSE.draining, 'message routing was interrupted; reconnect and sync');
+      }, i * 100).unref();
     }
   }
 

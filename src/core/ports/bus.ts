@@ -43,5 +43,11 @@ export interface Bus {
   onMessage(handler: BusHandler): void;
   /** False while the broker is unreachable. */
   healthy(): boolean;
+  /**
+   * `listener` runs each time the broker link comes back after a drop, once
+   * every subscription is live again. What was published meanwhile may never
+   * have reached this node, so the node has its clients catch up (they sync).
+   */
+  onRecovered(listener: () => void): void;
   close(): Promise<void>;
 }

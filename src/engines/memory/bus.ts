@@ -97,6 +97,9 @@ export class MemoryBus implements Bus {
     return !this.closed;
   }
 
+  /** An in-process bus never loses its link, so it never recovers. */
+  onRecovered(): void {}
+
   async close(): Promise<void> {
     this.closed = true;
     for (const topic of this.topics) this.hub.remove(topic, this);

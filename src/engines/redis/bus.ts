@@ -59,6 +59,8 @@ export class RedisBus implements Bus {
   /** Counts subscriber (re)connections, so a stale resubscription cannot report success. */
   private link = 0;
   private readonly recoveredListeners: (() => void)[] = [];
+  /** A link dropped since the last recovery call. */
+  private outage = false;
 
   private constructor(options: RedisBusOptions) {
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
@@ -72,6 +74,20 @@ export class RedisBus implements Bus {
       this.resubscribed = false;
     });
     this.sub.on('ready', () => void this.resubscribe());
+    // One outage (a Redis restart drops both links) makes one recovery call, once both are back.
+    this.pub.on('close', () => {
+      this.outage = true;
+    });
+    this.sub.on('close', () => {
+      this.outage = true;
+    });
+    this.pub.on('ready', () => this.recoveredIfHealthy());
+  }
+
+  private recoveredIfHealthy(): void {
+    if (!this.outage || !this.healthy()) return;
+    this.outage = false;
+    for (const listener of this.recoveredListeners) listener();
   }
 
   async publish(topic: string, message: BusMessage): Promise<void> {
@@ -110,10 +126,11 @@ export class RedisBus implements Bus {
   }
 
   /**
-   * Not part of the port: `listener` runs each time the subscriber link is
-   * back and resubscribed after a drop. Whatever was published while it was
-   * down never reached this node, and a client only notices a gap when a later
-   * message arrives, so this is the moment to have local clients sync.
+   * Runs `listener` each time a link is back after a drop: the subscriber once
+   * resubscribed (what was published meanwhile never reached this node), the
+   * publisher once ready (what this node published meanwhile reached nobody;
+   * its own clients at least catch up). A client only notices a gap when a
+   * later message arrives, so this is the moment to have local clients sync.
    */
   onRecovered(listener: () => void): void {
     this.recoveredListeners.push(listener);
@@ -166,7 +183,7 @@ export class RedisBus implements Bus {
       await Promise.all(batches);
       if (link !== this.link || this.sub.status !== 'ready') return;
       this.resubscribed = true;
-      if (link > 1) for (const listener of this.recoveredListeners) listener();
+      this.recoveredIfHealthy();
     } catch {
       // A dropped link resubscribes on its next 'ready'. A live link that failed
       // (a timeout) is dropped so the next one tries again: never stay half-subscribed.
