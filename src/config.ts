@@ -56,7 +56,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'host', env: 'PARLEY_HOST', flag: '--host', kind: 'string', def: '127.0.0.1', doc: 'Address to listen on.' },
   { key: 'port', env: 'PARLEY_PORT', flag: '--port', kind: 'int', def: 8080, doc: 'HTTP and WebSocket port (0 picks a free one).' },
   { key: 'dataDir', env: 'PARLEY_DATA_DIR', flag: '--data-dir', kind: 'string', def: './data', doc: 'SQLite database, JWT key and media live here.' },
-  { key: 'jwtSecret', env: 'PARLEY_JWT_SECRET', flag: '--jwt-secret', kind: 'string', def: '', doc: 'Access-token signing secret; generated into the data dir on first start when empty.' },
+  { key: 'jwtSecret', env: 'PARLEY_JWT_SECRET', flag: '--jwt-secret', kind: 'string', def: '', doc: 'Access-token signing secret; generated into the data dir on first start when empty. Cluster nodes must all set the same one.' },
   { key: 'nodeId', env: 'PARLEY_NODE_ID', flag: '--node-id', kind: 'string', def: '', doc: 'Node id in message ids and logs; random when empty.' },
   { key: 'accessTokenTtlSec', env: 'PARLEY_ACCESS_TOKEN_TTL', flag: '--access-token-ttl', kind: 'int', def: 900, doc: 'Access token lifetime, seconds.' },
   { key: 'refreshTokenTtlSec', env: 'PARLEY_REFRESH_TOKEN_TTL', flag: '--refresh-token-ttl', kind: 'int', def: 30 * 24 * 3600, doc: 'Refresh token lifetime, seconds.' },
