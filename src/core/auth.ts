@@ -10,7 +10,7 @@ import type { Id, Session, User } from '../protocol/model.js';
 import type { DeviceRecord, Store } from './ports/store.js';
 import type { IdGenerator } from './ids.js';
 import type { Fanout } from './fanout.js';
-import { badRequest, notFound, unauthorized } from './errors.js';
+import { badRequest, notFound, refuseNul, unauthorized } from './errors.js';
 
 export interface AuthOptions {
   jwtSecret: string;
@@ -68,6 +68,7 @@ export class AuthService {
     if (password.length < 8 || password.length > 256) throw badRequest('The password must be 8 to 256 characters.');
     const display = (displayName ?? '').trim() || name;
     if (display.length > 64) throw badRequest('The display name must be at most 64 characters.');
+    refuseNul(display, 'display name');
     return this.store.users.create({ id: this.ids.next(), username: name, displayName: display, createdAt: Date.now(), passwordHash: await this.hash(password) });
   }
 

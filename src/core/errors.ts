@@ -14,6 +14,14 @@ export class ParleyError extends Error {
 }
 
 export const badRequest = (m: string): ParleyError => new ParleyError('bad_request', m);
+
+/**
+ * U+0000 is refused in every stored text: PostgreSQL cannot store it, and an
+ * engine must never decide what a message may contain.
+ */
+export function refuseNul(value: string, what: string): void {
+  if (value.includes('\u0000')) throw badRequest(`The ${what} must not contain the character U+0000.`);
+}
 export const forbidden = (m: string): ParleyError => new ParleyError('forbidden', m);
 export const notFound = (m: string): ParleyError => new ParleyError('not_found', m);
 export const tooLarge = (m: string): ParleyError => new ParleyError('too_large', m);

@@ -136,6 +136,38 @@ describe('bad input over WebSocket and HTTP', () => {
     assert.ok(ws.open);
   });
 
+  test('U+0000 in a body, reaction, title or display name is bad_request, stored nowhere; the socket stays open', async () => {
+    const [a, b] = await h.api.users(2, 'nul');
+    assert.ok(a && b);
+    const d = await h.api.direct(a, b);
+    const ws = await h.connect(a);
+    const ok = await ws.ack({ type: 'send', conversationId: d.id, clientId: 'fine', body: 'fine' });
+    assert.ok('message' in ok);
+    await ws.error({ type: 'send', conversationId: d.id, clientId: 'nul', body: 'a\u0000b' }, 'bad_request');
+    await ws.error({ type: 'edit', messageId: ok.message.id, body: '\u0000' }, 'bad_request');
+    expectError(
+      await h.api.req('POST', `/v1/messages/${ok.message.id}/reactions`, { token: a.token, json: { reaction: 'x\u0000' } }),
+      400,
+      'bad_request',
+      'reaction with U+0000',
+    );
+    expectError(
+      await h.api.req('POST', '/v1/conversations', { token: a.token, json: { kind: 'group', title: 't\u0000', members: [b.id] } }),
+      400,
+      'bad_request',
+      'title with U+0000',
+    );
+    expectError(
+      await h.api.req('POST', '/v1/auth/register', { json: { username: `nul${Date.now() % 100000}`, password: 'password123', displayName: 'N\u0000' } }),
+      400,
+      'bad_request',
+      'display name with U+0000',
+    );
+    const hist = await h.api.history(b, d.id);
+    assert.deepEqual(hist.messages.map((m) => m.body), ['fine'], 'nothing with U+0000 was stored');
+    assert.ok(ws.open);
+  });
+
   test('unknown ids and foreign conversations get not_found / forbidden', async () => {
     const [a, b, x] = await h.api.users(3, 'ids');
     assert.ok(a && b && x);
