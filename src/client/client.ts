@@ -53,6 +53,13 @@ export interface ClientOptions {
   autoDelivered?: boolean;
   /** Waits this long for a missing seq to arrive by itself before asking for a sync. */
   gapWaitMs?: number;
+  /**
+   * Before each connect, ask `GET /v1/discovery` at `url` for the least-loaded
+   * healthy node and open the socket there. A discovered node that fails before
+   * `ready` is not asked for again: the next attempt goes to `wsUrl` (the
+   * balancer), so a dead node still listed for a few heartbeats costs one try.
+   */
+  discovery?: boolean;
 }
 
 export interface PresenceEntry {
@@ -113,10 +120,17 @@ const TYPING_IDLE_MS = 4000;
 
 export class ParleyClient extends Emitter<ClientEvents> {
   readonly api: HttpApi;
-  private readonly opts: Required<Omit<ClientOptions, 'wsUrl' | 'socketFactory' | 'fetch' | 'storage' | 'deviceName'>> & {
+  private readonly opts: Required<Omit<ClientOptions, 'wsUrl' | 'socketFactory' | 'fetch' | 'storage' | 'deviceName' | 'discovery'>> & {
     deviceName: string;
   };
   private readonly wsUrl: string;
+  private readonly discovery: boolean;
+  /** The last discovered node failed before ready: skip discovery once. */
+  private discoveredFailed = false;
+  /** The socket URL of the current attempt, and whether discovery chose it. */
+  private attemptDiscovered = false;
+  /** Node the current socket reached through discovery, for apps and tests. */
+  connectedNode: string | undefined;
   private readonly socketFactory: SocketFactory;
   private readonly rootStore: KeyValueStore;
   private store: KeyValueStore | undefined;
@@ -184,6 +198,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
       deviceName: options.deviceName ?? defaultDeviceName(),
     };
     this.wsUrl = options.wsUrl ?? deriveWsUrl(this.opts.url);
+    this.discovery = options.discovery ?? false;
     const factory = options.socketFactory ?? globalSocketFactory();
     if (!factory) throw new Error('no WebSocket available: pass socketFactory (Node: use createNodeClient from node.ts)');
     this.socketFactory = factory;
@@ -400,9 +415,26 @@ export class ParleyClient extends Emitter<ClientEvents> {
       return;
     }
     this.setState(this.everReady ? 'reconnecting' : 'connecting');
+    if (!this.discovery || this.discoveredFailed) {
+      this.discoveredFailed = false;
+      this.open(this.wsUrl, undefined);
+      return;
+    }
+    this.discovering ??= this.api.discovery().then(
+      (d) => this.open(d.wsUrl, d.nodeId),
+      () => this.open(this.wsUrl, undefined),
+    ).finally(() => (this.discovering = undefined));
+  }
+
+  private discovering: Promise<void> | undefined;
+
+  private open(url: string, nodeId: string | undefined): void {
+    if (!this.running || this.ws) return;
+    this.attemptDiscovered = nodeId !== undefined;
+    this.connectedNode = nodeId;
     let ws: SocketLike;
     try {
-      ws = this.socketFactory(this.wsUrl);
+      ws = this.socketFactory(url);
     } catch {
       this.scheduleReconnect();
       return;
@@ -514,6 +546,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
 
   private socketLost(ws: SocketLike, code: number): void {
     if (this.ws !== ws) return;
+    if (this.attemptDiscovered && !this.socketReady) this.discoveredFailed = true;
     this.closeSocket();
     for (const id of new Set(this.outbox().map((i) => i.conversationId))) this.emit('timeline', { conversationId: id });
     if (!this.running) return;

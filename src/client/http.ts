@@ -113,6 +113,10 @@ export class HttpApi {
   logout(): Promise<void> {
     return this.request('/v1/auth/logout', { method: 'POST' });
   }
+  /** The least-loaded healthy node of a cluster (the node itself when alone). */
+  discovery(): Promise<{ nodeId: string; wsUrl: string }> {
+    return this.request('/v1/discovery', { auth: false, signal: AbortSignal.timeout(3000) });
+  }
   me(): Promise<{ user: User }> {
     return this.request('/v1/me');
   }

@@ -19,9 +19,9 @@ export interface Member {
 }
 
 /** A new user whose client is signed in and connecting (the SDK's login starts it). */
-export async function member(url: string, tag: string): Promise<Member> {
+export async function member(url: string, tag: string, opts: { discovery?: boolean } = {}): Promise<Member> {
   const username = `${tag}${process.pid % 10000}_${++counter}_${Math.random().toString(36).slice(2, 6)}`;
-  const client = createNodeClient({ url, backoffMinMs: 50, backoffMaxMs: 1000, gapWaitMs: 50 });
+  const client = createNodeClient({ url, backoffMinMs: 50, backoffMaxMs: 1000, gapWaitMs: 50, ...opts });
   const firstSync = new Promise<void>((resolve) => {
     const off = client.on('synced', () => {
       off();

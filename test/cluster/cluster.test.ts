@@ -160,6 +160,34 @@ describe('a 3-node cluster behind nginx', { skip: missing }, () => {
     assert.equal(moved.size, onNode, 'exactly the clients of the drained node moved');
     const others = (await connectionsOn(c.nodes[0]!.url)) + (await connectionsOn(c.nodes[2]!.url));
     assert.ok(others >= crew.length, `the other nodes hold every client now (${others})`);
+    await stopAll(crew);
+    await node.start();
+  });
+
+  test('SDK with discovery: connects straight to the node discovery names, and moves on when that node dies', async () => {
+    await until(async () => ((await (await fetch(`${c.url}/v1/discovery`)).json()) as { healthyNodes: number }).healthyNodes === 3, 10_000, 'three healthy nodes');
+    const crew: Member[] = [];
+    for (let i = 0; i < 3; i++) crew.push(await member(c.url, 's', { discovery: true }));
+    everyone.push(...crew);
+    await Promise.all(crew.map((m) => started(m)));
+    const chosen = crew[0]!.client.connectedNode;
+    const node = c.nodes.find((n) => n.id === chosen);
+    assert.ok(node, `the client connected to a discovered node (${chosen})`);
+    assert.ok((await connectionsOn(node.url)) >= 1, `${node.id} holds the discovered connection`);
+
+    const group = await crew[0]!.client.createGroup('disc', crew.slice(1).map((m) => m.id));
+    await until(() => crew.every((m) => m.client.conversation(group.id)), 15_000, 'every member to learn of the group');
+    const victims = crew.filter((m) => m.client.connectedNode === node.id);
+    await node.kill('SIGKILL');
+    await until(() => victims.every((m) => m.client.state === 'online' && m.client.connectedNode !== node.id), 20_000, 'clients of the dead node online elsewhere');
+    const bodies: string[] = [];
+    for (const [k, m] of crew.entries()) {
+      bodies.push(`after-${k}`);
+      await m.client.send(group.id, `after-${k}`);
+    }
+    await outboxesEmpty(crew);
+    await everyoneHolds(crew, group.id, bodies);
+    await stopAll(crew);
     await node.start();
   });
 });
