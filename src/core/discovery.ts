@@ -14,13 +14,14 @@ export interface SelfInfo {
   connections: () => number;
 }
 
+const LAG_RESOLUTION_MS = 20;
 /** Missed beats after which a node drops out of the answer. */
 const MISSED_BEATS = 3;
 
 export class DiscoveryService {
   private timer: NodeJS.Timeout | undefined;
   private self: SelfInfo | undefined;
-  private readonly lag: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+  private readonly lag: IntervalHistogram = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
 
   constructor(
     private readonly registry: Registry,
@@ -39,8 +40,10 @@ export class DiscoveryService {
   private snapshot(): NodeInfo | undefined {
     const self = this.self;
     if (!self) return undefined;
-    // Mean delay over the last beat, in ms: a busy node shows it before it is saturated.
-    const lagMs = Number.isFinite(this.lag.mean) ? Math.round(this.lag.mean / 1e5) / 10 : 0;
+    // Mean delay over the last beat, in ms: a busy node shows it before it is saturated. The
+    // histogram records whole timer periods, so an idle loop reads as the resolution itself.
+    const mean = Number.isFinite(this.lag.mean) ? this.lag.mean / 1e6 : LAG_RESOLUTION_MS;
+    const lagMs = Math.round(Math.max(0, mean - LAG_RESOLUTION_MS) * 10) / 10;
     return { nodeId: self.nodeId, url: self.url, wsUrl: self.wsUrl, connections: self.connections(), eventLoopLagMs: lagMs, at: Date.now() };
   }
 

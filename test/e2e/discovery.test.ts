@@ -29,6 +29,8 @@ describe('GET /v1/discovery on a single node', () => {
     assert.equal(body.url, h.url);
     assert.equal(body.wsUrl, `${h.url.replace('http', 'ws')}/v1/ws`);
     assert.equal(body.healthyNodes, 1);
+    // An idle loop must not read as the histogram's 20 ms resolution.
+    assert.ok(body.load.eventLoopLagMs >= 0 && body.load.eventLoopLagMs < 15, `event-loop lag ${body.load.eventLoopLagMs} ms`);
   });
 
   test('reports the connections this node holds, refreshed by the heartbeat', async () => {
