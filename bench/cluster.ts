@@ -29,7 +29,8 @@ const HELP = `npm run bench:cluster -- [options]
   --idle N                 idle connections on one node (default 10000; quick 2000)
   --recovery-clients N     SDK clients in the recovery workload (default 1000; quick 300)
   --recovery-nodes N       nodes behind nginx in the recovery workload, 2 or 3 (default 3)
-  --backoff-min-ms N       SDK reconnect backoff floor in the recovery workload (default 500, the SDK's own)
+  --backoff-min-ms a,b     SDK reconnect backoff floors, one recovery run each (default 500,50: the SDK's own, then
+                           a short one that leaves mostly the servers' part; quick 500)
   --systems a,b            1:1 systems, any of parley1, parley2, sio2, sio1 (default: parley1,parley2,sio2)
   --sio1                   also measure ONE Socket.IO process on the Redis adapter
   --quiet-wait S           before each workload, wait up to S seconds for other tenants to leave the cores idle (default 0)
@@ -97,7 +98,7 @@ function parseArgs(argv: string[]): RunFlags {
       idleN: num('idle', quick ? 2000 : 10_000),
       recoveryClients: num('recovery-clients', quick ? 300 : 1000),
       recoveryNodes,
-      backoffMinMs: num('backoff-min-ms', 500),
+      backoffMinMs: nums('backoff-min-ms') ?? (quick ? [500] : [500, 50]),
       retryQuietMs: quick ? 5000 : 15_000,
       profile: flags.has('profile'),
       profileDir: join(tmpdir(), `parley-cluster-prof-${Date.now()}`),
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
   const iso = newIsolation(runId);
   const versions = await checkServices(iso);
   const directSystems: DirectSystem[] = opts.workloads.includes('direct') ? systems : [];
-  const units = directSystems.length + (opts.workloads.includes('idle') ? 1 : 0) + (opts.workloads.includes('recovery') ? 1 : 0);
+  const units = directSystems.length + (opts.workloads.includes('idle') ? 1 : 0) + (opts.workloads.includes('recovery') ? opts.backoffMinMs.length : 0);
   const progress = new Progress(units);
   const dataDir = mkdtempSync(join(tmpdir(), 'parley-cluster-bench-'));
   const ctx: ClusterCtx = { opts, progress, iso, dataDir, runId, users: [], pairConvs: [], affinity: {}, profiles: {}, nodeSeq: 0 };
@@ -153,7 +154,7 @@ async function main(): Promise<void> {
     direct: {},
     nginx: null,
     idle: null,
-    recovery: null,
+    recovery: [],
     ratios: { parley2OverParley1: null, parley2OverSio2: null, targetMet: null, caveat: '' },
     profiles: ctx.profiles,
   };
@@ -208,7 +209,10 @@ async function main(): Promise<void> {
       if (s === 'parley2') run.nginx = out.result?.nginx ? { result: out.result.nginx } : out.error ? { error: out.error } : null;
     }
     if (opts.workloads.includes('idle') && !interrupted) run.idle = await capture('idle / 1 node', () => idleCluster(ctx));
-    if (opts.workloads.includes('recovery') && !interrupted) run.recovery = await capture('recovery / kill -9', () => recovery(ctx));
+    for (const backoff of opts.workloads.includes('recovery') ? opts.backoffMinMs : []) {
+      if (interrupted) break;
+      run.recovery.push(await capture(`recovery / kill -9 (backoff ${backoff} ms)`, () => recovery(ctx, backoff)));
+    }
   } finally {
     await finish();
   }

@@ -25,7 +25,8 @@ export interface ClusterRun {
   direct: Partial<Record<DirectSystem, Outcome<DirectClusterResult>>>;
   nginx: Outcome<NginxStepResult> | null;
   idle: Outcome<IdleClusterResult> | null;
-  recovery: Outcome<RecoveryResult> | null;
+  /** One run per SDK backoff floor, the SDK's default first. */
+  recovery: Outcome<RecoveryResult>[];
   ratios: Ratios;
   profiles: Record<string, ProfileSummary>;
 }
@@ -115,11 +116,16 @@ export function markdown(r: ClusterRun, jsonPath: string): string {
     out.push(`| idle: node RSS per connection (second half only) | ${fmt(idle.kbPerConn, 2)} KB (${fmt(idle.kbPerConnSecondHalf, 2)} KB) |`);
     out.push(`| idle: time to connect them all | ${fmt(idle.connectMs / 1000, 2)} s (${fmt(idle.connectsPerSec)}/s, ${fmt(idle.serverCpuUsPerConn)} µs node CPU each) |`);
   } else if (r.idle?.error) out.push(`| idle | error: ${r.idle.error} |`);
-  const rec = r.recovery?.result;
-  if (rec) {
-    out.push(`| recovery: kill -9 of 1 of ${rec.nodes} nodes, ${fmt(rec.clients)} SDK clients via nginx: kill → last cut-off client resynced | **${fmt(rec.lastResyncedMs)} ms** (${rec.resynced}/${rec.dropped} resynced; per client p50 ${fmt(rec.perClient.p50Ms)} ms, p99 ${fmt(rec.perClient.p99Ms)} ms) |`);
-    out.push(`| recovery: kill → every client holds both messages sent right after the kill | ${rec.allMessagesMs === null ? `never (${rec.missingMessages} clients missing one)` : `${fmt(rec.allMessagesMs)} ms, none missing`} |`);
-  } else if (r.recovery?.error) out.push(`| recovery | error: ${r.recovery.error} |`);
+  for (const o of r.recovery) {
+    const rec = o.result;
+    if (!rec) {
+      out.push(`| recovery | error: ${o.error ?? 'unknown'} |`);
+      continue;
+    }
+    const floor = rec.backoffMinMs === 500 ? 'SDK default backoff' : `SDK backoff floor ${rec.backoffMinMs} ms`;
+    out.push(`| recovery: kill -9 of 1 of ${rec.nodes} nodes, ${fmt(rec.clients)} SDK clients via nginx, ${floor}: kill → last cut-off client resynced | **${fmt(rec.lastResyncedMs)} ms** (${rec.resynced}/${rec.dropped} resynced; per client p50 ${fmt(rec.perClient.p50Ms)} ms, p99 ${fmt(rec.perClient.p99Ms)} ms) |`);
+    out.push(`| recovery (${floor}): kill → every client holds both messages sent right after the kill | ${rec.allMessagesMs === null ? `never (${rec.missingMessages} clients missing one)` : `${fmt(rec.allMessagesMs)} ms, none missing`} |`);
+  }
   out.push('');
 
   out.push('### 1:1 ladders, every step', '');
@@ -136,17 +142,21 @@ export function markdown(r: ClusterRun, jsonPath: string): string {
   if (stops.length) out.push(`Ladders stopped by: ${stops.join('; ')}.`, '');
   if (r.nginx?.result) out.push(`nginx CPU during that step: ${fmt(r.nginx.result.cpuPct.nginx, 1)}% of a core.`, '');
 
-  if (rec) {
+  const recs = r.recovery.map((o) => o.result).filter((x): x is RecoveryResult => x !== undefined);
+  if (recs.length) {
     out.push('### Recovery detail', '');
-    out.push('| | |', '|---|--:|');
-    out.push(`| nodes behind nginx / killed | ${rec.nodes} / ${rec.killedNode} |`);
-    out.push(`| SDK clients (direct pairs) / cut off by the kill | ${rec.clients} / ${rec.dropped} |`);
-    out.push(`| kill → first / last client noticed | ${fmt(rec.detectFirstMs, 1)} / ${fmt(rec.detectLastMs, 1)} ms |`);
-    out.push(`| kill → resynced, per cut-off client: p50 / p99 / max | ${fmt(rec.perClient.p50Ms)} / ${fmt(rec.perClient.p99Ms)} / ${fmt(rec.perClient.maxMs)} ms |`);
-    out.push(`| SDK reconnect backoff floor (first retry after floor/2 + random·floor) | ${rec.backoffMinMs} ms |`);
-    out.push(`| surviving nodes' CPU from the kill to the end | ${Object.entries(rec.nodeCpuMs).map(([k, v]) => `${k} ${v} ms`).join(', ')} |`);
-    out.push(`| SDK process CPU while waiting | ${fmt(rec.sdkCpuPct, 1)}% |`);
-    out.push('');
+    out.push(`| | ${recs.map((x) => `backoff floor ${x.backoffMinMs} ms`).join(' | ')} |`, `|---|${recs.map(() => '--:').join('|')}|`);
+    const row = (label: string, f: (x: RecoveryResult) => string): void => {
+      out.push(`| ${label} | ${recs.map(f).join(' | ')} |`);
+    };
+    row('nodes behind nginx / killed', (x) => `${x.nodes} / ${x.killedNode}`);
+    row('SDK clients (direct pairs) / cut off by the kill', (x) => `${x.clients} / ${x.dropped}`);
+    row('kill → first / last client noticed', (x) => `${fmt(x.detectFirstMs, 1)} / ${fmt(x.detectLastMs, 1)} ms`);
+    row('kill → resynced, per cut-off client: p50 / p99 / max', (x) => `${fmt(x.perClient.p50Ms)} / ${fmt(x.perClient.p99Ms)} / ${fmt(x.perClient.maxMs)} ms`);
+    row('kill → every client holds both messages', (x) => (x.allMessagesMs === null ? `never (${x.missingMessages} missing)` : `${fmt(x.allMessagesMs)} ms`));
+    row("surviving nodes' CPU from the kill to the end", (x) => Object.entries(x.nodeCpuMs).map(([k, v]) => `${k} ${v} ms`).join(', '));
+    row('SDK process CPU while waiting', (x) => `${fmt(x.sdkCpuPct, 1)}%`);
+    out.push('', 'The SDK retries a lost socket after floor/2 + random·floor (then doubling, full jitter), so with its default 500 ms floor the first retry comes 250–750 ms after the loss; the short floor leaves mostly the servers\' part.', '');
   }
 
   const profs = Object.entries(r.profiles);

@@ -35,8 +35,8 @@ export interface ClusterOptions {
   idleN: number;
   recoveryClients: number;
   recoveryNodes: number;
-  /** The SDK's reconnect backoff floor (its default is 500 ms). */
-  backoffMinMs: number;
+  /** SDK reconnect backoff floors, one recovery run each (the SDK's default is 500 ms). */
+  backoffMinMs: number[];
   /** Before repeating a missed step: wait up to this long for other tenants to leave the cores idle. */
   retryQuietMs: number;
   profile: boolean;
@@ -401,7 +401,7 @@ const SDK_WORKER = fileURLToPath(new URL('./sdk-worker.ts', import.meta.url));
  * partner. Measured: from the kill to the last cut-off client synced again,
  * and to every client holding both messages of its conversation.
  */
-export async function recovery(ctx: ClusterCtx): Promise<RecoveryResult> {
+export async function recovery(ctx: ClusterCtx, backoffMinMs: number): Promise<RecoveryResult> {
   const { opts } = ctx;
   const n = opts.recoveryClients - (opts.recoveryClients % 2);
   const { nodes } = await startNodes(ctx, opts.recoveryNodes);
@@ -411,7 +411,7 @@ export async function recovery(ctx: ClusterCtx): Promise<RecoveryResult> {
     lb = await startNginx(nodes, ctx.dataDir, opts.serverCore);
     sdk = new IpcChild<SdkCommand, SdkResults>('sdk', SDK_WORKER, opts.genCore);
     ctx.progress.note(`recovery: ${n} SDK clients signing in through nginx`);
-    const setup = await sdk.call({ cmd: 'setup', url: lb.httpUrl, count: n, tag: `r${ctx.runId}`, concurrency: 16, backoffMinMs: opts.backoffMinMs }, 300_000);
+    const setup = await sdk.call({ cmd: 'setup', url: lb.httpUrl, count: n, tag: `r${ctx.runId}`, concurrency: 16, backoffMinMs }, 300_000);
     await settle(() => nodes.map((x) => x.pid), 30_000);
     await sdk.call({ cmd: 'arm' }, 10_000);
     const victim = nodes[1] as ParleyNode;
@@ -436,13 +436,13 @@ export async function recovery(ctx: ClusterCtx): Promise<RecoveryResult> {
       detectLastMs: w.lostUs.length ? round((Math.max(...w.lostUs) - killUs) / 1000, 1) : -1,
       allMessagesMs: w.allMessagesUs > 0 ? round((w.allMessagesUs - killUs) / 1000, 1) : null,
       missingMessages: w.missing,
-      backoffMinMs: opts.backoffMinMs,
+      backoffMinMs,
       setupMs: Math.round(setup.ms),
       sdkCpuPct: w.cpuPct,
       nodeCpuMs,
     };
     ctx.progress.log(
-      `  recovery: kill -9 ${victim.id} of ${nodes.length} with ${n} SDK clients via nginx: ${res.resynced}/${res.dropped} cut-off clients resynced, last ${res.lastResyncedMs} ms after the kill (p50 ${res.perClient.p50Ms} ms), every message in place after ${res.allMessagesMs ?? '—'} ms, missing ${res.missingMessages}`,
+      `  recovery (backoff ${backoffMinMs} ms): kill -9 ${victim.id} of ${nodes.length} with ${n} SDK clients via nginx: ${res.resynced}/${res.dropped} cut-off clients resynced, last ${res.lastResyncedMs} ms after the kill (p50 ${res.perClient.p50Ms} ms), every message in place after ${res.allMessagesMs ?? '—'} ms, missing ${res.missingMessages}`,
     );
     await sdk.call({ cmd: 'stop' }, 10_000).catch(() => undefined);
     return res;

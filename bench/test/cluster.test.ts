@@ -163,7 +163,7 @@ describe('npm run bench:cluster, tiny', { skip: missing }, () => {
     assert.match(r.stdout, /\| 1:1, highest msg\/s with zero loss and p99 < 50 ms: Parley, 2 nodes \(every pair split across the two\) \| [\d,]+ msg\/s/);
     assert.match(r.stdout, /\| \*\*2 Parley nodes ÷ 2 Socket\.IO processes \(issue 5 target: ≥ 2×\)\*\* \|/);
     assert.match(r.stdout, /\| idle: authenticated connections on one cluster node \| 100 of 100 \|/);
-    assert.match(r.stdout, /\| recovery: kill -9 of 1 of 2 nodes, 20 SDK clients via nginx: kill → last cut-off client resynced \| \*\*[\d,]+ ms\*\* \((\d+)\/\1 resynced/);
+    assert.match(r.stdout, /\| recovery: kill -9 of 1 of 2 nodes, 20 SDK clients via nginx, SDK default backoff: kill → last cut-off client resynced \| \*\*[\d,]+ ms\*\* \((\d+)\/\1 resynced/);
     assert.match(r.stdout, /every client holds both messages sent right after the kill \| [\d,]+ ms, none missing/);
     const m = /PostgreSQL schema `(parley_bench_[a-z0-9_]+)`, Redis prefix `([^`]+)`; schema dropped and \d+ Redis keys deleted/.exec(r.stdout);
     assert.ok(m, 'the run reports its isolation and its cleanup');
