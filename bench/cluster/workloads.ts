@@ -404,23 +404,34 @@ const SDK_WORKER = fileURLToPath(new URL('./sdk-worker.ts', import.meta.url));
 export async function recovery(ctx: ClusterCtx, backoffMinMs: number): Promise<RecoveryResult> {
   const { opts } = ctx;
   const n = opts.recoveryClients - (opts.recoveryClients % 2);
-  const { nodes } = await startNodes(ctx, opts.recoveryNodes);
+  const { nodes, inspectPort } = await startNodes(ctx, opts.recoveryNodes, opts.profile);
   let lb: Awaited<ReturnType<typeof startNginx>> | null = null;
   let sdk: IpcChild<SdkCommand, SdkResults> | null = null;
   try {
     lb = await startNginx(nodes, ctx.dataDir, opts.serverCore);
     sdk = new IpcChild<SdkCommand, SdkResults>('sdk', SDK_WORKER, opts.genCore);
     ctx.progress.note(`recovery: ${n} SDK clients signing in through nginx`);
-    const setup = await sdk.call({ cmd: 'setup', url: lb.httpUrl, count: n, tag: `r${ctx.runId}`, concurrency: 16, backoffMinMs }, 300_000);
+    const setup = await sdk.call({ cmd: 'setup', url: lb.httpUrl, count: n, tag: `r${ctx.runId}b${backoffMinMs}`, concurrency: 16, backoffMinMs }, 300_000);
     await settle(() => nodes.map((x) => x.pid), 30_000);
     await sdk.call({ cmd: 'arm' }, 10_000);
     const victim = nodes[1] as ParleyNode;
     const cpu0 = Object.fromEntries(nodes.map((x) => [x.id, cpuMs(x.pid)]));
     ctx.progress.note(`recovery: kill -9 ${victim.id}`);
+    // With --profile: node 1 (a survivor) from the kill until every client is back.
+    const prof = inspectPort ? await RemoteProfiler.attach(inspectPort) : null;
+    await prof?.start();
     const killUs = nowUs();
     process.kill(victim.pid, 'SIGKILL');
     await sdk.call({ cmd: 'sendAll', tag: 'after-kill' }, 10_000);
     const w = await sdk.call({ cmd: 'wait', tag: 'after-kill', timeoutMs: 60_000 }, 90_000);
+    if (prof) {
+      const p = await prof.stop();
+      prof.close();
+      mkdirSync(opts.profileDir, { recursive: true });
+      const file = join(opts.profileDir, `recovery-${backoffMinMs}.cpuprofile`);
+      writeFileSync(file, JSON.stringify(p));
+      ctx.profiles[`recovery-${backoffMinMs}-survivor`] = summarizeProfile(file, 25, p);
+    }
     const nodeCpuMs = Object.fromEntries(nodes.filter((x) => x !== victim).map((x) => [x.id, Math.round(cpuMs(x.pid) - (cpu0[x.id] as number))]));
     const hist = new Histogram();
     for (const s of w.syncedUs) hist.record(s - killUs);
