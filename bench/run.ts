@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { killAllSync, pinSelf, pinningAvailable, stopAll, waitQuiet } from './lib/proc.js';
 import { Progress } from './lib/progress.js';
 import { ROOT } from './lib/paths.js';
-import { parleyLaunch, SYSTEM_NAMES } from './lib/systems.js';
+import { chooseLaunch, parleyLaunch, SYSTEM_NAMES, type LaunchChoice } from './lib/systems.js';
 import { SYSTEMS, type System } from './gen/wire.js';
 import { direct, group, idle, storm, sync, WORKLOADS, type Ctx, type Options, type SystemResult, type WorkloadName } from './workloads.js';
 import { chartSvg, evaluateTargets, markdownTable, resultsSection, targetsTable, updateDocs, type RunResults } from './report.js';
@@ -30,12 +30,13 @@ const HELP = `npm run bench -- [options]
   --storm N                clients in the reconnect storm (default 10000; quick 1000)
   --profile                CPU-profile each server over the measured windows (V8 inspector) and list the hot spots
   --quiet-wait S           before each workload, wait up to S seconds for other tenants to leave the cores idle (default 0)
+  --parley-from W          auto (default: dist/ when it is at least as new as src/), src (tsx) or dist
   --no-pin                 do not pin server and generator to cores
   --no-save                print only: no JSON, SVG or docs update
   --render FILE.json       only redraw the chart and the docs section from a saved run
   --help`;
 
-function parseArgs(argv: string[]): Options & { save: boolean; quietWaitMs: number } {
+function parseArgs(argv: string[]): Options & { save: boolean; quietWaitMs: number; parleyFrom: LaunchChoice } {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -48,7 +49,7 @@ function parseArgs(argv: string[]): Options & { save: boolean; quietWaitMs: numb
     process.stdout.write(`${HELP}\n`);
     process.exit(0);
   }
-  const known = ['quiet-wait', 'quick', 'workloads', 'systems', 'idle', 'clients', 'rates', 'step-ms', 'group-sizes', 'sync-stored', 'sync-trials', 'storm', 'profile', 'no-pin', 'no-save', 'help'];
+  const known = ['parley-from', 'quiet-wait', 'quick', 'workloads', 'systems', 'idle', 'clients', 'rates', 'step-ms', 'group-sizes', 'sync-stored', 'sync-trials', 'storm', 'profile', 'no-pin', 'no-save', 'help'];
   for (const k of flags.keys()) if (!known.includes(k)) throw new Error(`unknown option --${k}\n${HELP}`);
   const quick = flags.has('quick');
   const list = (k: string): string[] | undefined => flags.get(k)?.split(',').map((x) => x.trim()).filter(Boolean);
@@ -64,6 +65,8 @@ function parseArgs(argv: string[]): Options & { save: boolean; quietWaitMs: numb
   const systems = (list('systems') ?? [...SYSTEMS]) as System[];
   for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}`);
   const pin = !flags.has('no-pin') && pinningAvailable();
+  const parleyFrom = (flags.get('parley-from') ?? 'auto') as LaunchChoice;
+  if (!['auto', 'src', 'dist'].includes(parleyFrom)) throw new Error(`--parley-from: ${parleyFrom} is not auto, src or dist`);
   return {
     quick,
     workloads,
@@ -86,6 +89,7 @@ function parseArgs(argv: string[]): Options & { save: boolean; quietWaitMs: numb
     perWorker: 8000,
     quietWaitMs: num('quiet-wait', 0) * 1000,
     save: !flags.has('no-save'),
+    parleyFrom,
   };
 }
 
@@ -132,6 +136,7 @@ async function main(): Promise<void> {
   }
   const opts = parseArgs(argv);
   if (opts.genCore !== null) pinSelf(opts.genCore);
+  chooseLaunch(opts.parleyFrom);
   const launch = parleyLaunch();
   const systems = opts.systems.filter((s) => s !== 'parley' || launch !== null);
   const units = opts.workloads.reduce((a, w) => a + (w === 'sync' ? (systems.includes('parley') ? 1 : 0) : systems.length), 0);
@@ -145,7 +150,7 @@ async function main(): Promise<void> {
     command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
     machine: machine(ctx, opts),
     options: opts,
-    parleyLaunch: launch ? (launch.mode === 'dist' ? 'node dist/src/cli.js serve (compiled)' : 'node --import tsx src/cli.ts serve (sources; dist/ was missing or older than src/)') : 'not available (no src/cli.ts yet)',
+    parleyLaunch: launch ? (launch.mode === 'dist' ? 'node dist/src/cli.js serve (compiled)' : `node --import tsx src/cli.ts serve (sources; ${opts.parleyFrom === 'src' ? 'asked with --parley-from src' : 'dist/ was missing or older than src/'})`) : 'not available (no src/cli.ts yet)',
     idle: {},
     direct: {},
     group: {},

@@ -16,9 +16,13 @@ export class RemoteProfiler {
   private nextId = 0;
   private waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 
+  /** Chunks of the heap snapshot being taken, if one is. */
+  private snapshotChunks: string[] | undefined;
+
   private constructor(private readonly ws: WebSocket) {
     ws.on('message', (d: Buffer) => {
-      const m = JSON.parse(d.toString()) as Reply;
+      const m = JSON.parse(d.toString()) as Reply & { method?: string; params?: { chunk?: string } };
+      if (m.method === 'HeapProfiler.addHeapSnapshotChunk' && m.params?.chunk !== undefined) this.snapshotChunks?.push(m.params.chunk);
       if (m.id === undefined) return;
       const w = this.waiting.get(m.id);
       if (!w) return;
@@ -90,6 +94,31 @@ export class RemoteProfiler {
     await this.call('HeapProfiler.collectGarbage');
     const r = (await this.call('Runtime.getHeapUsage')) as { usedSize: number };
     return r.usedSize;
+  }
+
+  /** V8's heap spaces (committed and used bytes each) and process.memoryUsage(), read inside the server. */
+  async memory(): Promise<{ spaces: { name: string; committed: number; used: number }[]; usage: NodeJS.MemoryUsage }> {
+    // Evaluated in the server's main context, where dynamic import() is not available: getBuiltinModule is (Node ≥ 20.16).
+    const expression = `JSON.stringify({
+      spaces: process.getBuiltinModule('node:v8').getHeapSpaceStatistics().map((s) => ({ name: s.space_name, committed: s.space_size, used: s.space_used_size })),
+      usage: process.memoryUsage(),
+    })`;
+    const r = (await this.call('Runtime.evaluate', { expression, returnByValue: true })) as { result: { value?: string } };
+    if (typeof r.result.value !== 'string') throw new Error('memory(): the server did not answer');
+    return JSON.parse(r.result.value) as Awaited<ReturnType<RemoteProfiler['memory']>>;
+  }
+
+  /** A heap snapshot (after a full GC), as the JSON text V8 writes. */
+  async heapSnapshot(): Promise<string> {
+    await this.call('HeapProfiler.enable');
+    await this.call('HeapProfiler.collectGarbage');
+    this.snapshotChunks = [];
+    try {
+      await this.call('HeapProfiler.takeHeapSnapshot', { reportProgress: false }, 300_000);
+      return this.snapshotChunks.join('');
+    } finally {
+      this.snapshotChunks = undefined;
+    }
   }
 
   close(): void {

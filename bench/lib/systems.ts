@@ -55,16 +55,31 @@ function newestMtime(dir: string): number {
   return max;
 }
 
+export type LaunchChoice = 'auto' | 'src' | 'dist';
+
 /**
  * How Parley is started: the compiled CLI when dist/ is at least as new as src/
- * (what users run), else the TypeScript sources through tsx.
+ * (what users run), else the TypeScript sources through tsx. `src` or `dist`
+ * forces one, so the two sides of a before/after comparison run the same way
+ * even while someone else's edit makes src/ newer than dist/.
  */
-export function parleyLaunch(): { mode: 'dist' | 'src'; args: string[] } | null {
+export function parleyLaunch(choice: LaunchChoice = launchChoice): { mode: 'dist' | 'src'; args: string[] } | null {
   const dist = join(ROOT, 'dist', 'src', 'cli.js');
   const src = join(ROOT, 'src', 'cli.ts');
-  if (existsSync(dist) && statSync(dist).mtimeMs >= newestMtime(join(ROOT, 'src'))) return { mode: 'dist', args: [dist, 'serve'] };
-  if (existsSync(src)) return { mode: 'src', args: ['--import', 'tsx', src, 'serve'] };
+  const fromDist = { mode: 'dist' as const, args: [dist, 'serve'] };
+  const fromSrc = { mode: 'src' as const, args: ['--import', 'tsx', src, 'serve'] };
+  if (choice === 'dist') return existsSync(dist) ? fromDist : null;
+  if (choice === 'src') return existsSync(src) ? fromSrc : null;
+  if (existsSync(dist) && statSync(dist).mtimeMs >= newestMtime(join(ROOT, 'src'))) return fromDist;
+  if (existsSync(src)) return fromSrc;
   return null;
+}
+
+let launchChoice: LaunchChoice = 'auto';
+
+/** Set once by the runner from `--parley-from`. */
+export function chooseLaunch(choice: LaunchChoice): void {
+  launchChoice = choice;
 }
 
 /** Bench settings for Parley: cheap password hashing for thousands of logins, and limits that do not cap the load. */

@@ -1,0 +1,179 @@
+/**
+ * The SQLite store's write path alone, without sockets: `node --import tsx
+ * bench/micro/store-append.ts [--rate 10000] [--seconds 5] [--convs 500]`.
+ *
+ * Open loop like the direct workload: every millisecond the appends due by
+ * then are submitted (to conversations round-robin) without waiting for
+ * earlier ones. Reports CPU per append (the whole process, every thread),
+ * append latency (submit → promise resolved, i.e. durable), the longest
+ * event-loop stall, commits, and the bytes and write system calls per append
+ * from /proc/self/io. Socket costs are not in it, so a store change shows here
+ * with far less noise than in the end-to-end bench. Pin it to one core
+ * (`taskset -c 0`) and run it under the bench lock.
+ */
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { openSqliteStore, type SqliteStore } from '../../src/engines/sqlite/store.js';
+import { Histogram } from '../lib/histogram.js';
+
+interface Args {
+  rate: number;
+  seconds: number;
+  convs: number;
+  warmupSeconds: number;
+  stored: number;
+  synchronous: 'normal' | 'full';
+}
+
+function parse(argv: string[]): Args {
+  const a: Args = { rate: 10_000, seconds: 5, convs: 500, warmupSeconds: 2, stored: 0, synchronous: 'normal' };
+  for (let i = 0; i < argv.length; i += 2) {
+    const k = (argv[i] ?? '').replace(/^--/, '');
+    const v = argv[i + 1] ?? '';
+    if (k === 'synchronous') a.synchronous = v === 'full' ? 'full' : 'normal';
+    else if (k === 'rate' || k === 'seconds' || k === 'convs' || k === 'stored') a[k] = Number(v);
+    else if (k === 'warmup') a.warmupSeconds = Number(v);
+    else throw new Error(`unknown option --${k} (--rate, --seconds, --convs, --warmup, --stored, --synchronous)`);
+  }
+  return a;
+}
+
+function procIo(): { wchar: number; syscw: number } {
+  const t = readFileSync('/proc/self/io', 'utf8');
+  const get = (k: string): number => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(t)?.[1] ?? 0);
+  return { wchar: get('wchar'), syscw: get('syscw') };
+}
+
+async function seed(store: SqliteStore, convs: number): Promise<string[][]> {
+  const T0 = Date.now();
+  const pairs: string[][] = [];
+  for (let i = 0; i < convs; i++) {
+    const a = `u${2 * i}`;
+    const b = `u${2 * i + 1}`;
+    for (const id of [a, b]) await store.users.create({ id, username: id, displayName: id, createdAt: T0, passwordHash: 'x' });
+    const { conversation } = await store.conversations.create({
+      id: `c${i}`,
+      kind: 'direct',
+      members: [
+        { userId: a, role: 'member' },
+        { userId: b, role: 'member' },
+      ],
+      at: T0,
+    });
+    pairs.push([conversation.id, a, b]);
+  }
+  return pairs;
+}
+
+const BODY = 'x'.repeat(64);
+
+/** What the store's checkpointer counts (engines/sqlite/checkpointer.ts), when it has one. */
+interface CheckpointCounters {
+  checkpoints: number;
+  restarts: number;
+  longestMs: number;
+  longestGateMs: number;
+}
+
+async function main(): Promise<void> {
+  const args = parse(process.argv.slice(2));
+  const dir = mkdtempSync(join(tmpdir(), 'parley-micro-'));
+  const path = join(dir, 'parley.db');
+  const store = openSqliteStore({ path, synchronous: args.synchronous });
+  let seq = 0;
+  try {
+    const pairs = await seed(store, args.convs);
+    const append = (i: number): Promise<unknown> => {
+      const [conv, a, b] = pairs[i % pairs.length] as [string, string, string];
+      const n = ++seq;
+      return store.events.append({
+        kind: 'message.created',
+        conversationId: conv,
+        actorId: n % 2 ? a : b,
+        at: Date.now(),
+        message: { id: `m${n.toString().padStart(12, '0')}`, clientId: `k${n}`, body: BODY },
+      });
+    };
+    if (args.stored > 0) {
+      for (let done = 0; done < args.stored; ) {
+        const n = Math.min(1000, args.stored - done);
+        await Promise.all(Array.from({ length: n }, (_, i) => append(done + i)));
+        done += n;
+      }
+      process.stdout.write(`stored ${args.stored} messages\n`);
+    }
+
+    const run = async (seconds: number, measure: boolean): Promise<void> => {
+      const hist = new Histogram();
+      const loop = monitorEventLoopDelay({ resolution: 1 });
+      const pending = new Set<Promise<unknown>>();
+      const total = Math.round(args.rate * seconds);
+      const io0 = procIo();
+      const cpu0 = process.cpuUsage();
+      const stats0 = store.stats();
+      const t0 = performance.now();
+      let sent = 0;
+      let maxTick = 0;
+      let lastTick = t0;
+      loop.enable();
+      await new Promise<void>((resolve) => {
+        const timer = setInterval(() => {
+          const now = performance.now();
+          maxTick = Math.max(maxTick, now - lastTick);
+          lastTick = now;
+          const due = Math.min(total, Math.floor(((now - t0) / 1000) * args.rate));
+          for (; sent < due; sent++) {
+            const at = performance.now();
+            const p = append(sent).then(() => hist.record((performance.now() - at) * 1000));
+            pending.add(p);
+            void p.finally(() => pending.delete(p));
+          }
+          if (sent >= total) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, 1);
+      });
+      await Promise.all(pending);
+      loop.disable();
+      const wall = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      const io = procIo();
+      const stats = store.stats();
+      // Optional: the same script also measures an older store (a checkout of an earlier commit) that has no checkpointer.
+      const ck = (store as { checkpoints?: () => CheckpointCounters | undefined }).checkpoints?.();
+      if (!measure) return;
+      const us = (cpu.user + cpu.system) / total;
+      const wal = (() => {
+        try {
+          return statSync(`${path}-wal`).size;
+        } catch {
+          return 0;
+        }
+      })();
+      process.stdout.write(
+        [
+          `rate ${args.rate}/s × ${seconds} s over ${args.convs} conversations (${args.synchronous}):`,
+          `  cpu ${us.toFixed(1)} µs/append (user ${(cpu.user / total).toFixed(1)}, sys ${(cpu.system / total).toFixed(1)}), ${((100 * (cpu.user + cpu.system)) / 1000 / wall).toFixed(0)}% of a core`,
+          `  append latency p50 ${(hist.percentile(0.5) / 1000).toFixed(2)} p99 ${(hist.percentile(0.99) / 1000).toFixed(2)} max ${(hist.max / 1000).toFixed(2)} ms`,
+          `  event loop: longest gap between 1 ms ticks ${maxTick.toFixed(1)} ms, delay p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms`,
+          `  commits ${stats.commits - stats0.commits} (${(total / Math.max(1, stats.commits - stats0.commits)).toFixed(1)} appends each)`,
+          `  checkpoints so far: ${ck ? `${ck.checkpoints} in the worker (longest ${ck.longestMs.toFixed(1)} ms), WAL started over ${ck.restarts} times (gate closed at most ${ck.longestGateMs.toFixed(1)} ms)` : 'none (SQLite automatic)'}`,
+          `  written ${((io.wchar - io0.wchar) / total).toFixed(0)} B/append in ${((io.syscw - io0.syscw) / total).toFixed(2)} write calls/append; WAL file now ${(wal / 2 ** 20).toFixed(1)} MiB`,
+        ].join('\n') + '\n',
+      );
+    };
+    await run(args.warmupSeconds, false);
+    await run(args.seconds, true);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
