@@ -7,6 +7,12 @@
  * group-commit transaction (group-commit.ts). SQLite has one writer at a time,
  * so seqs are gap-free and in commit order; a failed append rolls its seq back.
  *
+ * The log is two tables merged by seq: a `message.created` event is its
+ * `messages` row (keyed by conversation and seq, migration 2), every other
+ * kind a row of `events`. Writing a message once instead of twice is most of
+ * what a send costs the disk. The created event is rebuilt as it was appended:
+ * `created_body` keeps the first body once an edit replaced it.
+ *
  * Engine choices the port leaves open:
  * - The store does not authorise: it does not check that the actor is a member.
  * - `updated_at` moves to the event time, never back (max of both).
@@ -26,13 +32,17 @@ import type { ConversationEvent, Message, Reactions, Role } from '../../protocol
 import { GroupCommit, type GroupCommitStats } from './group-commit.js';
 import { MESSAGE_COLUMNS, toMessage, translate, type MessageRow } from './rows.js';
 
-interface EventRow {
-  conversation_id: string;
+/** One row of the merged log: `payload` for an `events` row, the message columns for a `message.created`. */
+interface LogRow {
   seq: number;
   kind: ConversationEvent['kind'];
   actor_id: string;
   at: number;
-  payload: string;
+  payload: string | null;
+  id: string | null;
+  client_id: string | null;
+  body: string | null;
+  reply_to: string | null;
 }
 
 type Input<K extends AppendInput['kind']> = Extract<AppendInput, { kind: K }>;
@@ -49,8 +59,14 @@ export class SqliteEventStore implements EventStore {
       insertEvent: prep<[string, number, string, string, number, string]>(
         'INSERT INTO events (conversation_id, seq, kind, actor_id, at, payload) VALUES (?, ?, ?, ?, ?, ?)',
       ),
-      eventsAfter: prep<[string, number, number], EventRow>(
-        'SELECT * FROM events WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+      // Both sides are read in seq order from their primary keys and merged (no sort, no temp table).
+      logAfter: prep<{ conv: string; after: number; limit: number }, LogRow>(
+        `SELECT seq, kind, actor_id, at, payload, NULL AS id, NULL AS client_id, NULL AS body, NULL AS reply_to
+           FROM events WHERE conversation_id = @conv AND seq > @after
+         UNION ALL
+         SELECT seq, 'message.created', sender_id, created_at, NULL, id, client_id, coalesce(created_body, body), reply_to
+           FROM messages WHERE conversation_id = @conv AND seq > @after
+         ORDER BY seq LIMIT @limit`,
       ),
       message: prep<[string], MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ?`),
       byClientId: prep<[string, string, string], MessageRow>(
@@ -60,13 +76,12 @@ export class SqliteEventStore implements EventStore {
         `INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, reply_to, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      edit: prep<[string, number, string]>('UPDATE messages SET body = ?, edited_at = ? WHERE id = ?'),
-      del: prep<[number, string]>("UPDATE messages SET body = '', deleted_at = ?, reactions = NULL WHERE id = ?"),
+      // The right-hand sides see the row before the update: the first edit keeps the body as sent.
+      edit: prep<[string, number, string]>('UPDATE messages SET created_body = coalesce(created_body, body), body = ?, edited_at = ? WHERE id = ?'),
+      // A delete removes the text from the log as well (the created event reads created_body or body),
+      // so a device catching up never sees it.
+      del: prep<[number, string]>("UPDATE messages SET body = '', created_body = NULL, deleted_at = ?, reactions = NULL WHERE id = ?"),
       react: prep<[string | null, string]>('UPDATE messages SET reactions = ? WHERE id = ?'),
-      // A delete removes the text from the log as well, so a device catching up never sees it.
-      scrubCreated: prep<[string, string]>(
-        "UPDATE events SET payload = json_set(payload, '$.message.body', '') WHERE conversation_id = ? AND seq = (SELECT seq FROM messages WHERE id = ?)",
-      ),
       scrubEdits: prep<[string, string, string]>(
         `UPDATE events SET payload = json_set(payload, '$.body', '')
          WHERE conversation_id = ? AND kind = 'message.edited' AND seq > (SELECT seq FROM messages WHERE id = ?)
@@ -106,17 +121,23 @@ export class SqliteEventStore implements EventStore {
   }
 
   async after(conversationId: string, afterSeq: number, limit: number): Promise<ConversationEvent[]> {
-    return this.st.eventsAfter.all(conversationId, afterSeq, limit).map(
-      (r) =>
-        ({
-          conversationId: r.conversation_id,
-          seq: r.seq,
-          kind: r.kind,
-          at: r.at,
-          actorId: r.actor_id,
-          ...(JSON.parse(r.payload) as object),
-        }) as ConversationEvent,
-    );
+    return this.st.logAfter.all({ conv: conversationId, after: afterSeq, limit }).map((r) => {
+      if (r.payload !== null) {
+        return { conversationId, seq: r.seq, kind: r.kind, at: r.at, actorId: r.actor_id, ...(JSON.parse(r.payload) as object) } as ConversationEvent;
+      }
+      // Field order as append() made it, so a replayed frame reads like the live one.
+      const message: Message = {
+        id: r.id as string,
+        conversationId,
+        seq: r.seq,
+        senderId: r.actor_id,
+        clientId: r.client_id as string,
+        body: r.body as string,
+        createdAt: r.at,
+      };
+      if (r.reply_to !== null) message.replyTo = r.reply_to;
+      return { conversationId, seq: r.seq, kind: 'message.created', at: r.at, actorId: r.actor_id, message };
+    });
   }
 
   async message(id: string): Promise<Message | undefined> {
@@ -163,7 +184,6 @@ export class SqliteEventStore implements EventStore {
       case 'message.deleted': {
         this.liveMessage(input);
         this.st.del.run(input.at, input.messageId);
-        this.st.scrubCreated.run(input.conversationId, input.messageId);
         this.st.scrubEdits.run(input.conversationId, input.messageId, input.messageId);
         return this.commit(input, seq, { messageId: input.messageId }, this.current(input.messageId));
       }
@@ -210,10 +230,12 @@ export class SqliteEventStore implements EventStore {
     } catch (err) {
       throw translate(err, 'message');
     }
+    this.st.bump.run(seq, at, conversationId);
     const message: Message = { id, conversationId, seq, senderId: actorId, clientId, body, createdAt: at };
     if (replyTo !== undefined) message.replyTo = replyTo;
-    // The log keeps its own copy: the result's message may be changed by the caller.
-    return this.commit(input, seq, { message: { ...message } }, message);
+    // The event's message is a copy: the result's message may be changed by the caller.
+    const event: ConversationEvent = { conversationId, seq, kind: 'message.created', at, actorId, message: { ...message } };
+    return { status: 'appended', event, message };
   }
 
   private react(input: Input<'message.reacted'>, seq: number): AppendResult {
@@ -249,7 +271,7 @@ export class SqliteEventStore implements EventStore {
     return toMessage(row);
   }
 
-  /** Writes the event with `seq` and moves the conversation to it. */
+  /** Writes the event with `seq` to `events` and moves the conversation to it (every kind but message.created). */
   private commit(input: AppendInput, seq: number, payload: object, message?: Message): AppendResult {
     const { conversationId, kind, actorId, at } = input;
     this.st.bump.run(seq, at, conversationId);

@@ -94,6 +94,50 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX messages_by_seq ON messages (conversation_id, seq);
     `,
   },
+  {
+    // Fewer pages written per message: a message.created used to write six
+    // B-trees (the event with the message again as JSON, the message row, its
+    // rowid, id, client-id and seq indexes, the conversation). Now the message
+    // row is keyed by (conversation_id, seq) and is itself the message.created
+    // event of the log (events.ts reads the two tables back merged by seq), so
+    // it writes three: the row, the client-id index, the conversation. The id
+    // index is appended at its right edge (ids sort by time). created_body
+    // keeps the body as sent once an edit replaces it, so the created event
+    // still reads back as appended.
+    version: 2,
+    name: 'messages keyed by seq; message.created stored once',
+    sql: `
+      CREATE TABLE messages_v2 (
+        conversation_id TEXT NOT NULL,
+        seq             INTEGER NOT NULL,
+        id              TEXT NOT NULL,
+        sender_id       TEXT NOT NULL,
+        client_id       TEXT NOT NULL,
+        body            TEXT NOT NULL,
+        reply_to        TEXT,
+        created_at      INTEGER NOT NULL,
+        edited_at       INTEGER,
+        deleted_at      INTEGER,
+        reactions       TEXT,
+        created_body    TEXT,
+        PRIMARY KEY (conversation_id, seq)
+      ) WITHOUT ROWID;
+
+      INSERT INTO messages_v2
+        (conversation_id, seq, id, sender_id, client_id, body, reply_to, created_at, edited_at, deleted_at, reactions, created_body)
+      SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_id, m.body, m.reply_to, m.created_at,
+             m.edited_at, m.deleted_at, m.reactions,
+             nullif(json_extract(e.payload, '$.message.body'), m.body)
+      FROM messages m
+      LEFT JOIN events e ON e.conversation_id = m.conversation_id AND e.seq = m.seq AND e.kind = 'message.created';
+
+      DROP TABLE messages;
+      ALTER TABLE messages_v2 RENAME TO messages;
+      CREATE UNIQUE INDEX messages_by_id ON messages (id);
+      CREATE UNIQUE INDEX messages_by_client ON messages (conversation_id, sender_id, client_id);
+      DELETE FROM events WHERE kind = 'message.created';
+    `,
+  },
 ];
 
 /** Applies every migration newer than the file's version. Returns the versions applied. */
