@@ -29,7 +29,7 @@
 import type Database from 'better-sqlite3';
 import { StoreError, type AppendInput, type AppendResult, type EventStore } from '../../core/ports/store.js';
 import type { ConversationEvent, Message, Reactions, Role } from '../../protocol/model.js';
-import { GroupCommit, type GroupCommitStats } from './group-commit.js';
+import { GroupCommit, type GroupCommitStats, type TransactionGate } from './group-commit.js';
 import { MESSAGE_COLUMNS, toMessage, translate, type MessageRow } from './rows.js';
 
 /** One row of the merged log: `payload` for an `events` row, the message columns for a `message.created`. */
@@ -51,7 +51,7 @@ export class SqliteEventStore implements EventStore {
   private readonly committer: GroupCommit<AppendInput, AppendResult>;
   private readonly st;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, gate?: TransactionGate) {
     const prep = <P extends unknown[] | object, R = unknown>(sql: string) => db.prepare<P, R>(sql);
     this.st = {
       lastSeq: prep<[string], { last_seq: number }>('SELECT last_seq FROM conversations WHERE id = ?'),
@@ -104,7 +104,7 @@ export class SqliteEventStore implements EventStore {
         `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`,
       ),
     };
-    this.committer = new GroupCommit(db, (input: AppendInput) => this.apply(input));
+    this.committer = new GroupCommit(db, (input: AppendInput) => this.apply(input), { gate });
   }
 
   get stats(): GroupCommitStats {

@@ -29,22 +29,39 @@ export interface GroupCommitStats {
   writes: number;
 }
 
+/**
+ * Lets another thread keep the committer out for a moment (the checkpointer's
+ * catch-up, checkpointer.ts). Nothing in it blocks the event loop, except a
+ * flush asked for explicitly (close).
+ */
+export interface TransactionGate {
+  /** True when a transaction may start now; `wait` blocks until it may (close only). */
+  enter(wait: boolean): boolean;
+  leave(): void;
+}
+
+const OPEN_GATE: TransactionGate = { enter: () => true, leave: () => undefined };
+/** How long a batch waits before asking a closed gate again. */
+const GATE_RETRY_MS = 1;
+
+export interface GroupCommitOptions {
+  /** The most writes in one transaction; the rest wait for the next, so a burst never blocks the event loop in one long stretch. @default 1000 */
+  maxBatch?: number;
+  gate?: TransactionGate;
+}
+
 export class GroupCommit<I, O> {
   private queue: Pending<I, O>[] = [];
   private scheduled = false;
+  private readonly maxBatch: number;
+  private readonly gate: TransactionGate;
   private closed = false;
   private readonly runBatch: (batch: readonly Pending<I, O>[]) => Outcome<O>[];
   readonly stats: GroupCommitStats = { commits: 0, writes: 0 };
 
-  /**
-   * @param maxBatch the most writes in one transaction; the rest wait for the
-   *   next turn, so a burst never blocks the event loop in one long stretch.
-   */
-  constructor(
-    db: Database.Database,
-    apply: (input: I) => O,
-    private readonly maxBatch = 1000,
-  ) {
+  constructor(db: Database.Database, apply: (input: I) => O, opts: GroupCommitOptions = {}) {
+    this.maxBatch = opts.maxBatch ?? 1000;
+    this.gate = opts.gate ?? OPEN_GATE;
     // Called inside the batch transaction, better-sqlite3 makes this a SAVEPOINT.
     const applyOne = db.transaction(apply);
     const batchTx = db.transaction((batch: readonly Pending<I, O>[]): Outcome<O>[] => {
@@ -75,7 +92,7 @@ export class GroupCommit<I, O> {
 
   /** Applies everything queued, now. */
   flush(): void {
-    while (this.queue.length > 0) this.flushOne();
+    while (this.queue.length > 0) this.flushOne(true);
   }
 
   /** Flushes, then refuses new writes. */
@@ -87,15 +104,26 @@ export class GroupCommit<I, O> {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.flushOne();
-      if (this.queue.length > 0) this.schedule();
-    });
+    setImmediate(this.run);
   }
 
-  private flushOne(): void {
-    if (this.queue.length === 0) return;
+  private readonly run = (): void => {
+    this.scheduled = false;
+    if (!this.flushOne(false)) {
+      this.scheduled = true;
+      setTimeout(() => {
+        this.scheduled = false;
+        this.schedule();
+      }, GATE_RETRY_MS);
+      return;
+    }
+    if (this.queue.length > 0) this.schedule();
+  };
+
+  /** False when the gate was closed and nothing was done. */
+  private flushOne(wait: boolean): boolean {
+    if (this.queue.length === 0) return true;
+    if (!this.gate.enter(wait)) return false;
     const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
     this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
     let outcomes: Outcome<O>[];
@@ -103,7 +131,9 @@ export class GroupCommit<I, O> {
       outcomes = this.runBatch(batch);
     } catch (err) {
       for (const p of batch) p.reject(err);
-      return;
+      return true;
+    } finally {
+      this.gate.leave();
     }
     this.stats.commits++;
     outcomes.forEach((o, i) => {
@@ -111,5 +141,6 @@ export class GroupCommit<I, O> {
       if (o.ok) p.resolve(o.value);
       else p.reject(o.error);
     });
+    return true;
   }
 }

@@ -11,6 +11,8 @@
  * - Foreign keys on; busy_timeout so another process holding the write lock
  *   makes us wait instead of fail.
  * - Statements are prepared once, when the store opens.
+ * - Checkpoints run in a worker thread (checkpointer.ts), not inside a COMMIT
+ *   on the event loop.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -19,6 +21,7 @@ import type { Store } from '../../core/ports/store.js';
 import { SqliteConversationStore } from './conversations.js';
 import { SqliteDeviceStore } from './devices.js';
 import { SqliteEventStore } from './events.js';
+import { Checkpointer, type CheckpointStats } from './checkpointer.js';
 import type { GroupCommitStats } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { SqliteUserStore } from './users.js';
@@ -36,6 +39,8 @@ export interface SqliteStore extends Store {
   events: SqliteEventStore;
   /** Group-commit counters, for metrics and tests. */
   stats(): GroupCommitStats;
+  /** Checkpointer counters; undefined for an in-memory database (it has no WAL). */
+  checkpoints(): CheckpointStats | undefined;
   /** The connection's settings as SQLite reports them, for diagnostics and tests. */
   settings(): { journalMode: string; synchronous: 'normal' | 'full' | 'other'; foreignKeys: boolean; busyTimeoutMs: number };
 }
@@ -55,13 +60,21 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     throw err;
   }
   const ping = db.prepare('SELECT 1');
-  const events = new SqliteEventStore(db);
+  let checkpointer: Checkpointer | undefined;
+  try {
+    checkpointer = memory ? undefined : new Checkpointer(db, { path: opts.path, synchronous: opts.synchronous ?? 'normal' });
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  const events = new SqliteEventStore(db, checkpointer?.gate);
   return {
     users: new SqliteUserStore(db),
     devices: new SqliteDeviceStore(db),
     conversations: new SqliteConversationStore(db),
     events,
     stats: () => ({ ...events.stats }),
+    checkpoints: () => checkpointer && { ...checkpointer.stats },
     settings: () => {
       const sync = Number(db.pragma('synchronous', { simple: true }));
       return {
@@ -74,6 +87,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     async close() {
       if (!db.open) return;
       events.close();
+      await checkpointer?.close();
       db.close();
     },
     async ping() {
