@@ -9,8 +9,13 @@
  * If the batch itself fails (COMMIT error, disk full), every write of it is
  * rejected with that error: none of them was kept.
  *
- * The flush runs on setImmediate, which fires right after the current turn's
- * microtasks and pending I/O callbacks: it adds no timer latency.
+ * When the store is idle the flush runs on setImmediate, right after the
+ * current turn's microtasks and I/O callbacks: no added latency. Under load a
+ * transaction starts at most every `windowMs` (or as soon as `fillBatch`
+ * writes wait): at 10,000 sends/s over hundreds of sockets a turn carries one
+ * or two sends, and a commit per turn would write the shared pages (the
+ * conversation rows, the right edge of the id index) and the WAL's commit
+ * frame for each of them. Waiting up to a millisecond lets a batch fill.
  */
 import type Database from 'better-sqlite3';
 
@@ -47,13 +52,22 @@ const GATE_RETRY_MS = 1;
 export interface GroupCommitOptions {
   /** The most writes in one transaction; the rest wait for the next, so a burst never blocks the event loop in one long stretch. @default 1000 */
   maxBatch?: number;
+  /** Least time between the starts of two transactions while writes keep coming. @default 1 */
+  windowMs?: number;
+  /** A batch this large starts at once, window or not. @default 64 */
+  fillBatch?: number;
   gate?: TransactionGate;
 }
 
 export class GroupCommit<I, O> {
   private queue: Pending<I, O>[] = [];
   private scheduled = false;
+  /** Set while the flush waits for the window to end (a timer), so a full batch can start early. */
+  private windowTimer: NodeJS.Timeout | undefined;
+  private lastStart = -Infinity;
   private readonly maxBatch: number;
+  private readonly windowMs: number;
+  private readonly fillBatch: number;
   private readonly gate: TransactionGate;
   private closed = false;
   private readonly runBatch: (batch: readonly Pending<I, O>[]) => Outcome<O>[];
@@ -61,6 +75,8 @@ export class GroupCommit<I, O> {
 
   constructor(db: Database.Database, apply: (input: I) => O, opts: GroupCommitOptions = {}) {
     this.maxBatch = opts.maxBatch ?? 1000;
+    this.windowMs = opts.windowMs ?? 1;
+    this.fillBatch = opts.fillBatch ?? 64;
     this.gate = opts.gate ?? OPEN_GATE;
     // Called inside the batch transaction, better-sqlite3 makes this a SAVEPOINT.
     const applyOne = db.transaction(apply);
@@ -86,6 +102,11 @@ export class GroupCommit<I, O> {
     this.stats.writes++;
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ input, resolve, reject });
+      if (this.windowTimer !== undefined && this.queue.length >= this.fillBatch) {
+        clearTimeout(this.windowTimer);
+        this.windowTimer = undefined;
+        this.scheduled = false;
+      }
       this.schedule();
     });
   }
@@ -104,11 +125,14 @@ export class GroupCommit<I, O> {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(this.run);
+    const wait = this.lastStart + this.windowMs - performance.now();
+    if (wait <= 0 || this.queue.length >= this.fillBatch) setImmediate(this.run);
+    else this.windowTimer = setTimeout(this.run, wait);
   }
 
   private readonly run = (): void => {
     this.scheduled = false;
+    this.windowTimer = undefined;
     if (!this.flushOne(false)) {
       this.scheduled = true;
       setTimeout(() => {
@@ -124,6 +148,7 @@ export class GroupCommit<I, O> {
   private flushOne(wait: boolean): boolean {
     if (this.queue.length === 0) return true;
     if (!this.gate.enter(wait)) return false;
+    this.lastStart = performance.now();
     const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
     this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
     let outcomes: Outcome<O>[];
