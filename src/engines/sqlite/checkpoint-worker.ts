@@ -8,7 +8,9 @@
  * `wal_checkpoint(PASSIVE)` once `pages` frames wait, or once anything has
  * waited `idleMs`. PASSIVE never waits for, nor blocks, the writer; SQLite
  * keeps its own crash-safety rules for it (the WAL is synced before pages are
- * copied, the file is synced before the WAL may be reused).
+ * copied, the file is synced before the WAL may be reused). Starting the WAL
+ * over (restart) is the one step that keeps the committer out, through the
+ * gate: see checkpointer.ts for when.
  */
 import { closeSync, fsyncSync, openSync, readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';

@@ -104,7 +104,11 @@ export class SqliteEventStore implements EventStore {
         `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`,
       ),
     };
-    this.committer = new GroupCommit(db, (input: AppendInput) => this.apply(input), { gate });
+    this.committer = new GroupCommit(db, (input: AppendInput) => this.apply(input), {
+      gate,
+      // create() writes nothing before its INSERT, the only statement of it that can fail.
+      savepoint: (input) => input.kind !== 'message.created',
+    });
   }
 
   get stats(): GroupCommitStats {
@@ -225,6 +229,8 @@ export class SqliteEventStore implements EventStore {
         throw new StoreError('conflict', 'The message replied to belongs to another conversation.');
       }
     }
+    // Nothing is written before this INSERT, and after it nothing can fail but the disk (which ends the
+    // whole transaction): so a message.created needs no savepoint (group-commit.ts).
     try {
       this.st.insertMessage.run(id, conversationId, seq, actorId, clientId, body, replyTo ?? null, at);
     } catch (err) {
