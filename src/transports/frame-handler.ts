@@ -7,7 +7,7 @@ import type { ClientFrame, FrameRef, ServerFrame } from '../protocol/frames.js';
 import type { Core } from '../core/core.js';
 import type { Peer } from '../core/peer.js';
 import { ParleyError, toParleyError } from '../core/errors.js';
-import { serializeFrame } from '../core/frames.js';
+import { messageAckFrame, serializeFrame } from '../core/frames.js';
 import { CLOSE } from '../protocol/errors.js';
 
 /** A peer as the frame handler sees it: with a count of refused frames in a row. */
@@ -54,7 +54,8 @@ export class FrameHandler {
         throw new ParleyError('bad_request', 'This connection is already authenticated.');
       case 'send': {
         const { message } = await core.messaging.send(peer.userId, f.conversationId, f.clientId, f.body, f.replyTo);
-        return reply({ type: 'ack', ref: f.ref, message });
+        core.metrics.framesOut.inc({ type: 'ack' });
+        return out(messageAckFrame(f.ref, message));
       }
       case 'edit':
         return reply({ type: 'ack', ref: f.ref, event: await core.messaging.edit(peer.userId, f.messageId, f.body) });

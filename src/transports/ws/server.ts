@@ -90,7 +90,8 @@ export class WsTransport {
       else ws.push(errorFrame(new ParleyError('bad_request', 'Frames must be JSON text, not binary.'), undefined));
       return;
     }
-    const text = Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.from(data as Buffer).toString();
+    // Text frames arrive as one Buffer (ws's default binaryType); decoded in place, not copied first.
+    const text = Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.isBuffer(data) ? data.toString() : Buffer.from(data).toString();
     if (ws.busy) {
       const q = (ws.queue ??= []);
       q.push(text);
