@@ -10,11 +10,23 @@ import { deliverEvent, type Peer } from './peer.js';
 import { CLOSE } from '../protocol/errors.js';
 import { serializeFrame } from './frames.js';
 
+/**
+ * A user with peers on this node. Kept small, there is one per connected user:
+ * a lone peer is held as itself (a Set only from the second device on), the
+ * conversation set is made on the first conversation, and the subscription
+ * promise is dropped once it has resolved.
+ */
 interface LocalUser {
-  peers: Set<Peer>;
-  conversations: Set<Id>;
-  /** Resolves once the user's topics are subscribed; a second device waits on it. */
-  ready: Promise<void>;
+  peers: Peer | Set<Peer>;
+  conversations: Set<Id> | undefined;
+  /** Set while the user's topics are being subscribed; a second device waits on it. */
+  ready: Promise<void> | undefined;
+}
+
+const NO_IDS: readonly Id[] = [];
+
+function peerCount(u: LocalUser): number {
+  return u.peers instanceof Set ? u.peers.size : 1;
 }
 
 export interface HubHooks {
@@ -57,14 +69,17 @@ export class Hub {
   async attach(peer: Peer): Promise<void> {
     let u = this.users.get(peer.userId);
     if (!u) {
-      const entry: LocalUser = { peers: new Set(), conversations: new Set(), ready: Promise.resolve() };
-      entry.ready = this.subscribeUser(peer.userId, entry);
-      this.users.set(peer.userId, entry);
-      u = entry;
-    }
-    u.peers.add(peer);
+      u = { peers: peer, conversations: undefined, ready: undefined };
+      this.users.set(peer.userId, u);
+      u.ready = this.subscribeUser(peer.userId, u);
+    } else if (u.peers instanceof Set) u.peers.add(peer);
+    else if (u.peers !== peer) u.peers = new Set([u.peers, peer]);
+    const ready = u.ready;
+    if (!ready) return;
     try {
-      await u.ready;
+      await ready;
+      // A failed subscription stays, so that every peer waiting on it fails too.
+      if (u.ready === ready) u.ready = undefined;
     } catch (err) {
       this.detach(peer);
       throw err;
@@ -79,23 +94,33 @@ export class Hub {
 
   detach(peer: Peer): void {
     const u = this.users.get(peer.userId);
-    if (!u || !u.peers.delete(peer) || u.peers.size > 0) return;
+    if (!u) return;
+    if (u.peers instanceof Set) {
+      if (!u.peers.delete(peer) || u.peers.size > 1) return;
+      const [last] = u.peers;
+      if (last) {
+        u.peers = last;
+        return;
+      }
+    } else if (u.peers !== peer) return;
     this.users.delete(peer.userId);
-    for (const c of u.conversations) this.leave(peer.userId, c);
+    for (const c of u.conversations ?? NO_IDS) this.leave(peer.userId, c);
     void this.bus.unsubscribe(userTopic(peer.userId)).catch(() => undefined);
   }
 
   peersOf(userId: Id): Iterable<Peer> {
-    return this.users.get(userId)?.peers ?? [];
+    const peers = this.users.get(userId)?.peers;
+    return peers === undefined ? [] : peers instanceof Set ? peers : [peers];
   }
 
   localConversationsOf(userId: Id): Iterable<Id> | undefined {
-    return this.users.get(userId)?.conversations;
+    const u = this.users.get(userId);
+    return u && (u.conversations ?? NO_IDS);
   }
 
   private async join(userId: Id, conversationId: Id, entry = this.users.get(userId)): Promise<void> {
-    if (!entry || entry.conversations.has(conversationId)) return;
-    entry.conversations.add(conversationId);
+    if (!entry || entry.conversations?.has(conversationId)) return;
+    (entry.conversations ??= new Set()).add(conversationId);
     let set = this.convUsers.get(conversationId);
     if (!set) {
       set = new Set();
@@ -106,7 +131,7 @@ export class Hub {
   }
 
   private leave(userId: Id, conversationId: Id): void {
-    this.users.get(userId)?.conversations.delete(conversationId);
+    this.users.get(userId)?.conversations?.delete(conversationId);
     const set = this.convUsers.get(conversationId);
     if (!set) return;
     set.delete(userId);
@@ -166,8 +191,10 @@ export class Hub {
       for (const uid of users) {
         const u = this.users.get(uid);
         if (!u) continue;
-        for (const p of u.peers) deliverEvent(p, ev.conversationId, ev.seq, msg.frame);
-        n += u.peers.size;
+        const peers = u.peers;
+        if (peers instanceof Set) for (const p of peers) deliverEvent(p, ev.conversationId, ev.seq, msg.frame);
+        else deliverEvent(peers, ev.conversationId, ev.seq, msg.frame);
+        n += peerCount(u);
       }
       this.hooks.onDelivered?.('event', n);
     }
@@ -197,7 +224,10 @@ export class Hub {
    */
   private catchUpAll(): void {
     const peers: Peer[] = [];
-    for (const u of this.users.values()) peers.push(...u.peers);
+    for (const u of this.users.values()) {
+      if (u.peers instanceof Set) peers.push(...u.peers);
+      else peers.push(u.peers);
+    }
     this.hooks.onCatchUp?.(peers.length);
     const slices = 10;
     const per = Math.ceil(peers.length / slices);
