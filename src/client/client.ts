@@ -166,6 +166,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
   private readonly sendingConvs = new Map<Id, symbol>();
   private dirty = new Set<Id>();
   private persistTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastFlush: Promise<void> | undefined;
 
   /** Conversations inside a sync that has not answered `synced` yet. */
   private readonly syncing = new Set<Id>();
@@ -364,9 +365,20 @@ export class ParleyClient extends Emitter<ClientEvents> {
     if (this.persistTimer) {
       clearTimeout(this.persistTimer);
       this.persistTimer = undefined;
-      void this.flushCache();
+      this.lastFlush = this.flushCache();
     }
     this.setState('offline');
+  }
+
+  /**
+   * stop(), then waits until the cache, outbox and session writes already
+   * started have reached the store: after this the store's files can be moved
+   * or removed.
+   */
+  async close(): Promise<void> {
+    this.stop();
+    await this.lastFlush?.catch(() => undefined);
+    await this.rootStore.settled?.();
   }
 
   private watchBrowser(): void {

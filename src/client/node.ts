@@ -11,51 +11,73 @@ import type { Json, KeyValueStore } from './storage.js';
 
 export * from './index.js';
 
-/** All keys in one JSON file, rewritten atomically (temp file + rename) on every change. */
+/** Temp names are unique per write, so two stores on one path in one process never share one. */
+let tmpSeq = 0;
+
+/**
+ * All keys in one JSON file, rewritten atomically (temp file + rename) on
+ * every change. Writes run one at a time, in call order, and are queued the
+ * moment a change is called: settled() can then wait for all of them.
+ */
 export class FileStore implements KeyValueStore {
-  private data: Record<string, Json> | undefined;
+  private loaded: Promise<Record<string, Json>> | undefined;
   private writes: Promise<void> = Promise.resolve();
 
   constructor(readonly path: string) {}
 
-  private async load(): Promise<Record<string, Json>> {
-    if (this.data) return this.data;
-    try {
-      this.data = JSON.parse(await readFile(this.path, 'utf8')) as Record<string, Json>;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      this.data = {};
-    }
-    return this.data;
+  /** One read of the file, shared by every caller, so two first calls never each start from empty. */
+  private load(): Promise<Record<string, Json>> {
+    this.loaded ??= readFile(this.path, 'utf8').then(
+      (text) => JSON.parse(text) as Record<string, Json>,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        return {};
+      },
+    );
+    return this.loaded;
   }
 
-  private persist(): Promise<void> {
-    const text = JSON.stringify(this.data ?? {});
-    this.writes = this.writes.then(async () => {
+  /**
+   * Applies a change in memory in call order (reads after it see it at once),
+   * then queues the rewrite of the file with the state as of that change.
+   */
+  private change(apply: (data: Record<string, Json>) => boolean): Promise<void> {
+    const text = this.load().then((data) => (apply(data) ? JSON.stringify(data) : undefined));
+    const run = Promise.all([text, this.writes]).then(async ([t]) => {
+      if (t === undefined) return;
       await mkdir(dirname(this.path), { recursive: true });
-      const tmp = `${this.path}.${process.pid}.tmp`;
-      await writeFile(tmp, text);
+      const tmp = `${this.path}.${process.pid}.${++tmpSeq}.tmp`;
+      await writeFile(tmp, t);
       await rename(tmp, this.path);
     });
-    return this.writes;
+    // A failed write is reported to its caller; the queue goes on.
+    this.writes = run.catch(() => undefined);
+    return run;
   }
 
   async get(key: string): Promise<Json | undefined> {
     const v = (await this.load())[key];
     return v === undefined ? undefined : (JSON.parse(JSON.stringify(v)) as Json);
   }
-  async set(key: string, value: Json): Promise<void> {
-    (await this.load())[key] = JSON.parse(JSON.stringify(value)) as Json;
-    await this.persist();
+  set(key: string, value: Json): Promise<void> {
+    const copy = JSON.parse(JSON.stringify(value)) as Json;
+    return this.change((data) => {
+      data[key] = copy;
+      return true;
+    });
   }
-  async delete(key: string): Promise<void> {
-    const d = await this.load();
-    if (!(key in d)) return;
-    delete d[key];
-    await this.persist();
+  delete(key: string): Promise<void> {
+    return this.change((data) => {
+      if (!(key in data)) return false;
+      delete data[key];
+      return true;
+    });
   }
   async keys(prefix: string): Promise<string[]> {
     return Object.keys(await this.load()).filter((k) => k.startsWith(prefix));
+  }
+  settled(): Promise<void> {
+    return this.writes;
   }
 }
 

@@ -13,6 +13,8 @@ export interface KeyValueStore {
   delete(key: string): Promise<void>;
   /** Keys starting with `prefix`, in no particular order. */
   keys(prefix: string): Promise<string[]>;
+  /** Resolves once every write started so far has finished; for stores that write behind. */
+  settled?(): Promise<void>;
 }
 
 export class MemoryStore implements KeyValueStore {

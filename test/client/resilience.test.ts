@@ -137,8 +137,9 @@ describe('SDK resilience', () => {
         ['before restart', 'queued 1', 'queued 2'],
       );
     } finally {
-      a.client.stop();
-      a2?.stop();
+      // close() waits for the file store's writes in flight, so the directory can go.
+      await a.client.close();
+      await a2?.close();
       b.client.stop();
       await rm(dir, { recursive: true, force: true });
     }
