@@ -22,6 +22,8 @@ export interface Config {
   /** Conversations above this many members get no presence fan-out (shown as a count). */
   presenceFanoutMaxMembers: number;
   sendQueueBytes: number;
+  /** Connections the kernel queues before they are accepted (capped by net.core.somaxconn). */
+  listenBacklog: number;
   rateUserPerSec: number;
   rateUserBurst: number;
   rateConnPerSec: number;
@@ -55,6 +57,7 @@ interface Setting {
 export const SETTINGS: readonly Setting[] = [
   { key: 'host', env: 'PARLEY_HOST', flag: '--host', kind: 'string', def: '127.0.0.1', doc: 'Address to listen on.' },
   { key: 'port', env: 'PARLEY_PORT', flag: '--port', kind: 'int', def: 8080, doc: 'HTTP and WebSocket port (0 picks a free one).' },
+  { key: 'listenBacklog', env: 'PARLEY_LISTEN_BACKLOG', flag: '--listen-backlog', kind: 'int', def: 4096, doc: 'Connections the kernel holds before the server accepts them (capped by `net.core.somaxconn`). A reconnect storm past it loses SYNs, and clients wait out TCP retransmits (1, 3, 7, 15, 31 s).' },
   { key: 'dataDir', env: 'PARLEY_DATA_DIR', flag: '--data-dir', kind: 'string', def: './data', doc: 'SQLite database, JWT key and media live here.' },
   { key: 'jwtSecret', env: 'PARLEY_JWT_SECRET', flag: '--jwt-secret', kind: 'string', def: '', doc: 'Access-token signing secret; generated into the data dir on first start when empty. Cluster nodes must all set the same one.' },
   { key: 'nodeId', env: 'PARLEY_NODE_ID', flag: '--node-id', kind: 'string', def: '', doc: 'Node id in message ids and logs; random when empty.' },

@@ -62,7 +62,7 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Parl
     readiness: { draining: () => draining },
   });
   ws.attachTo(app.server);
-  await app.listen({ host: config.host, port: config.port });
+  await app.listen({ host: config.host, port: config.port, backlog: config.listenBacklog });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
