@@ -93,6 +93,21 @@ export function limiterSuite(
       await assert.rejects(take('k', T0, 6), RangeError);
     });
 
+    it('takeUpTo takes what the bucket holds, up to the max, and shares the bucket with take', async () => {
+      const upTo = async (now: number, max: number): Promise<{ taken: number; waitMs: number }> => limiter.takeUpTo('k', max, RULE, now);
+      assert.deepEqual(await upTo(T0, 3), { taken: 3, waitMs: 0 });
+      assert.deepEqual(await upTo(T0, 3), { taken: 2, waitMs: 0 }, 'only two were left');
+      assert.deepEqual(await upTo(T0, 3), { taken: 0, waitMs: 100 });
+      assert.equal(await take('k', T0 + 50), 50, 'take sees the same empty bucket');
+      assert.deepEqual(await upTo(T0 + 250, 10), { taken: 2, waitMs: 0 }, 'refilled two in 250 ms');
+      assert.deepEqual(await upTo(T0 + 5_000, 10), { taken: 5, waitMs: 0 }, 'never more than the burst');
+      assert.deepEqual(await upTo(T0 + 5_000, 1), { taken: 0, waitMs: 100 });
+    });
+
+    it('takeUpTo refuses a max below one', async () => {
+      await assert.rejects(async () => limiter.takeUpTo('k', 0, RULE, T0), RangeError);
+    });
+
     if (options.synchronous) {
       it('answers synchronously', () => {
         assert.equal(limiter.take('k', 1, RULE, T0), 0);

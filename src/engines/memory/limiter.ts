@@ -7,7 +7,7 @@
  * tokens, so refilling is lazy and a full bucket needs no entry at all. A Redis
  * engine stores the same number under the key with PEXPIREAT at that time.
  */
-import type { Limiter, RateRule } from '../../core/ports/limiter.js';
+import type { Limiter, RateRule, Taken } from '../../core/ports/limiter.js';
 
 export interface MemoryLimiterOptions {
   /** How often, on the callers' clock, takes drop the buckets that are full again. @default 10_000 */
@@ -41,6 +41,20 @@ export class MemoryLimiter implements Limiter {
     if (wait > EPSILON_MS) return Math.ceil(wait);
     this.fullAt.set(key, fullAfter);
     return 0;
+  }
+
+  /** @throws RangeError when `max` is below 1 or the rate is not positive. */
+  takeUpTo(key: string, max: number, rule: RateRule, now: number): Taken {
+    if (!(max >= 1 && rule.ratePerSec > 0)) throw new RangeError(`cannot take up to ${max} at ${rule.ratePerSec}/s`);
+    if (now >= this.nextSweepAt) this.sweep(now);
+    const msPerToken = 1000 / rule.ratePerSec;
+    const fullAt = Math.max(this.fullAt.get(key) ?? now, now);
+    // Whole tokens the bucket holds (the same epsilon as take: one more is due within a microsecond).
+    const held = Math.floor((rule.burst * msPerToken - (fullAt - now) + EPSILON_MS) / msPerToken);
+    if (held < 1) return { taken: 0, waitMs: Math.ceil(fullAt + msPerToken - rule.burst * msPerToken - now) };
+    const taken = Math.min(held, Math.floor(max));
+    this.fullAt.set(key, fullAt + taken * msPerToken);
+    return { taken, waitMs: 0 };
   }
 
   /** Drops the buckets that are full at `now`; takes call it every `sweepEveryMs`. */

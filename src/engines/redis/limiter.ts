@@ -11,7 +11,7 @@
  * assumed NTP-synchronised, a skew of d ms moves a refill by d ms.
  */
 import type { Redis } from 'ioredis';
-import type { Limiter, RateRule } from '../../core/ports/limiter.js';
+import type { Limiter, RateRule, Taken } from '../../core/ports/limiter.js';
 import { close, connect, DEFAULT_PREFIX, openAll, type RedisEngineOptions } from './connection.js';
 import { defineScript, type Script } from './scripts.js';
 
@@ -35,6 +35,25 @@ redis.call('SET', KEYS[1], string.format('%.17g', full_after), 'PX', math.ceil(f
 return 0
 `;
 
+/**
+ * takeUpTo: as many whole tokens as the bucket holds, at most ARGV[2].
+ * KEYS[1] bucket; ARGV now, max, msPerToken, burst, expiry margin. Answers
+ * {taken, wait}.
+ */
+const TAKE_UP_TO = `
+local now = tonumber(ARGV[1])
+local per = tonumber(ARGV[3])
+local burst = tonumber(ARGV[4])
+local full_at = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
+if full_at < now then full_at = now end
+local held = math.floor((burst * per - (full_at - now) + 0.001) / per)
+if held < 1 then return {0, math.ceil(full_at + per - burst * per - now)} end
+local taken = math.min(held, tonumber(ARGV[2]))
+local full_after = full_at + taken * per
+redis.call('SET', KEYS[1], string.format('%.17g', full_after), 'PX', math.ceil(full_after - now) + tonumber(ARGV[5]))
+return {taken, 0}
+`;
+
 export class RedisLimiter implements Limiter {
   /** Connects; rejects if Redis does not answer within `openTimeoutMs`. */
   static async open(options: RedisEngineOptions): Promise<RedisLimiter> {
@@ -46,11 +65,13 @@ export class RedisLimiter implements Limiter {
   private readonly redis: Redis;
   private readonly prefix: string;
   private readonly takeScript: Script;
+  private readonly takeUpToScript: Script;
 
   private constructor(options: RedisEngineOptions) {
     this.prefix = `${options.prefix ?? DEFAULT_PREFIX}rl:`;
     this.redis = connect(options, 'parley-limiter');
     this.takeScript = defineScript(this.redis, 'parleyLimiterTake', 1, TAKE);
+    this.takeUpToScript = defineScript(this.redis, 'parleyLimiterTakeUpTo', 1, TAKE_UP_TO);
   }
 
   /** @throws RangeError when `cost` exceeds `burst` (it could never pass) or the rate is not positive. */
@@ -60,6 +81,14 @@ export class RedisLimiter implements Limiter {
     }
     const wait = await this.takeScript([this.prefix + key], [String(now), String(cost), String(1000 / rule.ratePerSec), String(rule.burst), EXPIRY_MARGIN_MS]);
     return Number(wait);
+  }
+
+  /** @throws RangeError when `max` is below 1 or the rate is not positive. */
+  async takeUpTo(key: string, max: number, rule: RateRule, now: number): Promise<Taken> {
+    if (!(max >= 1 && rule.ratePerSec > 0)) throw new RangeError(`cannot take up to ${max} at ${rule.ratePerSec}/s`);
+    const answer = await this.takeUpToScript([this.prefix + key], [String(now), String(Math.floor(max)), String(1000 / rule.ratePerSec), String(rule.burst), EXPIRY_MARGIN_MS]);
+    const [taken, waitMs] = answer as [number, number];
+    return { taken: Number(taken), waitMs: Number(waitMs) };
   }
 
   /** False while Redis is unreachable; not part of the port, for readiness checks and metrics. */
