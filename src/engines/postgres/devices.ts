@@ -8,21 +8,7 @@
 import type { DeviceRecord, DeviceStore, RefreshOutcome } from '../../core/ports/store.js';
 import type { Db } from './db.js';
 import { translate } from './rows.js';
-
-interface DeviceRow {
-  id: string;
-  user_id: string;
-  name: string;
-  created_at: number;
-  last_active_at: number;
-  revoked_at: number | null;
-}
-
-function toDevice(r: DeviceRow): DeviceRecord {
-  const d: DeviceRecord = { id: r.id, userId: r.user_id, name: r.name, createdAt: r.created_at, lastActiveAt: r.last_active_at };
-  if (r.revoked_at !== null) d.revokedAt = r.revoked_at;
-  return d;
-}
+import { toDevice, type DeviceRow } from '../sql-rows.js';
 
 export class PostgresDeviceStore implements DeviceStore {
   constructor(private readonly db: Db) {}

@@ -3,20 +3,7 @@ import type { User } from '../../protocol/model.js';
 import type { UserRecord, UserStore } from '../../core/ports/store.js';
 import type { Db } from './db.js';
 import { translate } from './rows.js';
-
-interface UserRow {
-  id: string;
-  username: string;
-  display_name: string;
-  password_hash: string;
-  created_at: number;
-}
-
-const toUser = (r: UserRow): User => ({ id: r.id, username: r.username, displayName: r.display_name, createdAt: r.created_at });
-
-// The highest code point: with the column's byte ("C") collation, every
-// string that starts with `prefix` sorts below prefix + this.
-const TOP = String.fromCodePoint(0x10ffff);
+import { TOP_CODE_POINT, toUser, type UserRow } from '../sql-rows.js';
 
 export class PostgresUserStore implements UserStore {
   constructor(private readonly db: Db) {}
@@ -62,7 +49,7 @@ export class PostgresUserStore implements UserStore {
     // A range on the unique index, so the search never scans the table.
     const rows = await this.db.query<UserRow>(
       'SELECT * FROM users WHERE username >= $1 AND username < $2 AND username > $3 ORDER BY username LIMIT $4',
-      [p, p + TOP, afterUsername?.toLowerCase() ?? '', limit],
+      [p, p + TOP_CODE_POINT, afterUsername?.toLowerCase() ?? '', limit],
     );
     return rows.map(toUser);
   }

@@ -3,20 +3,7 @@ import type Database from 'better-sqlite3';
 import type { User } from '../../protocol/model.js';
 import type { UserRecord, UserStore } from '../../core/ports/store.js';
 import { translate } from './rows.js';
-
-interface UserRow {
-  id: string;
-  username: string;
-  display_name: string;
-  password_hash: string;
-  created_at: number;
-}
-
-const toUser = (r: UserRow): User => ({ id: r.id, username: r.username, displayName: r.display_name, createdAt: r.created_at });
-
-// The highest code point: every string that starts with `prefix` sorts below prefix + this
-// (except names continuing with U+10FFFF itself, which are not real usernames).
-const TOP = String.fromCodePoint(0x10ffff);
+import { TOP_CODE_POINT, toUser, type UserRow } from '../sql-rows.js';
 
 export class SqliteUserStore implements UserStore {
   private readonly insert;
@@ -72,6 +59,6 @@ export class SqliteUserStore implements UserStore {
 
   async search(prefix: string, limit: number, afterUsername?: string): Promise<User[]> {
     const p = prefix.toLowerCase();
-    return this.selectPrefix.all(p, p + TOP, afterUsername?.toLowerCase() ?? '', limit).map(toUser);
+    return this.selectPrefix.all(p, p + TOP_CODE_POINT, afterUsername?.toLowerCase() ?? '', limit).map(toUser);
   }
 }

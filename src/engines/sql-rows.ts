@@ -1,0 +1,61 @@
+/**
+ * What the two SQL engines (sqlite/, postgres/) share: they use the same column
+ * names for users and devices, the same key for a direct pair and the same
+ * conversation-list cursor, so these are written once.
+ */
+import { StoreError, type DeviceRecord } from '../core/ports/store.js';
+import type { User } from '../protocol/model.js';
+
+export interface UserRow {
+  id: string;
+  username: string;
+  display_name: string;
+  password_hash: string;
+  created_at: number;
+}
+
+export const toUser = (r: UserRow): User => ({ id: r.id, username: r.username, displayName: r.display_name, createdAt: r.created_at });
+
+/**
+ * The highest code point: with a byte-order (binary / "C") collation, every
+ * string that starts with a prefix sorts below prefix + this (except names
+ * continuing with U+10FFFF itself, which are not real usernames).
+ */
+export const TOP_CODE_POINT = String.fromCodePoint(0x10ffff);
+
+export interface DeviceRow {
+  id: string;
+  user_id: string;
+  name: string;
+  created_at: number;
+  last_active_at: number;
+  revoked_at: number | null;
+}
+
+export function toDevice(r: DeviceRow): DeviceRecord {
+  const d: DeviceRecord = { id: r.id, userId: r.user_id, name: r.name, createdAt: r.created_at, lastActiveAt: r.last_active_at };
+  if (r.revoked_at !== null) d.revokedAt = r.revoked_at;
+  return d;
+}
+
+/** The unique key of a direct conversation: the pair in a fixed order, whoever creates it. */
+export function directKey(a: string, b: string): string {
+  return JSON.stringify(a < b ? [a, b] : [b, a]);
+}
+
+/** The conversation-list cursor: the last item's (updatedAt, id), opaque to clients. */
+export function encodeCursor(updatedAt: number, id: string): string {
+  return Buffer.from(JSON.stringify([updatedAt, id])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): [number, string] {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(v) && v.length === 2 && Number.isSafeInteger(v[0]) && typeof v[1] === 'string') {
+      return [v[0] as number, v[1]];
+    }
+  } catch {
+    // falls through to the error below
+  }
+  throw new StoreError('not_found', 'The conversation list cursor is not one this server made.');
+}
