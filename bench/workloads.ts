@@ -6,7 +6,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker, type StatsResult } from './gen/commands.js';
+import { registerUsers, Worker, type StatsResult } from './gen/commands.js';
 import type { ClientSpec } from './gen/client.js';
 import type { BenchUser } from './gen/parley-http.js';
 import type { System } from './gen/wire.js';
@@ -275,21 +275,8 @@ export async function ensureUsers(ctx: Ctx, n: number): Promise<void> {
   try {
     for (let i = 0; i < nWorkers; i++) workers.push(new Worker(i, ctx.opts.genCore));
     await Promise.all(workers.map((w) => w.call({ cmd: 'init', system: 'parley', wsUrl: server.wsUrl, httpUrl: server.httpUrl }, 30_000)));
-    const CHUNK = 1000;
     const t0 = performance.now();
-    for (let from = ctx.users.length; from < n; from += CHUNK * nWorkers) {
-      const parts = await Promise.all(
-        workers.map((w, i) => {
-          const start = from + i * CHUNK;
-          const count = Math.max(0, Math.min(CHUNK, n - start));
-          return count === 0
-            ? Promise.resolve({ users: [], ms: 0 })
-            : w.call({ cmd: 'users', prefix: `b${ctx.runId}_`, from: start, count, concurrency: 16 }, 300_000);
-        }),
-      );
-      for (const p of parts) ctx.users.push(...p.users);
-      ctx.progress.note(`registered ${ctx.users.length}/${n} Parley users`);
-    }
+    await registerUsers(workers, ctx.users, n, `b${ctx.runId}_`, 300_000, (done) => ctx.progress.note(`registered ${done}/${n} Parley users`));
     ctx.progress.log(`  Parley      registered and logged in ${missing} users in ${round((performance.now() - t0) / 1000, 1)} s`);
   } finally {
     await Promise.all(workers.map((w) => w.stop()));

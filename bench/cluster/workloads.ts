@@ -5,7 +5,7 @@
  * Each starts its own processes and stops them by PID whatever happens.
  */
 import { fileURLToPath } from 'node:url';
-import { Worker } from '../gen/commands.js';
+import { registerUsers, Worker } from '../gen/commands.js';
 import type { ClientSpec } from '../gen/client.js';
 import type { BenchUser } from '../gen/parley-http.js';
 import { nowUs } from '../gen/wire.js';
@@ -103,19 +103,9 @@ export async function ensureUsers(ctx: ClusterCtx, n: number, pairsOf: number): 
   try {
     for (let i = 0; i < nWorkers; i++) workers.push(new Worker(i, ctx.opts.genCore));
     await Promise.all(workers.map((w) => w.call({ cmd: 'init', system: 'parley', wsUrl: node.wsUrl, httpUrl: node.httpUrl }, 30_000)));
-    const CHUNK = 1000;
-    const t0 = performance.now();
-    for (let from = ctx.users.length; from < n; from += CHUNK * nWorkers) {
-      const parts = await Promise.all(
-        workers.map((w, i) => {
-          const start = from + i * CHUNK;
-          const count = Math.max(0, Math.min(CHUNK, n - start));
-          return count === 0 ? Promise.resolve({ users: [] as BenchUser[], ms: 0 }) : w.call({ cmd: 'users', prefix: `c${ctx.runId}_`, from: start, count, concurrency: 16 }, 600_000);
-        }),
-      );
-      for (const p of parts) ctx.users.push(...p.users);
-      ctx.progress.note(`registered ${ctx.users.length}/${n} users (${Math.round(ctx.users.length / ((performance.now() - t0) / 1000))}/s)`);
-    }
+    await registerUsers(workers, ctx.users, n, `c${ctx.runId}_`, 600_000, (done, t0) =>
+      ctx.progress.note(`registered ${done}/${n} users (${Math.round(done / ((performance.now() - t0) / 1000))}/s)`),
+    );
     const want = Math.floor(pairsOf / 2);
     if (ctx.pairConvs.length < want) {
       ctx.progress.note(`creating ${want - ctx.pairConvs.length} direct conversations`);

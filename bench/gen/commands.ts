@@ -144,3 +144,30 @@ export class Worker {
     await stopProc(this.proc, 2000);
   }
 }
+
+/**
+ * Registers and logs in users [users.length, n) through Parley's HTTP API,
+ * 1,000 per worker call, the workers in parallel; appends them to `users`.
+ */
+export async function registerUsers(
+  workers: readonly Worker[],
+  users: BenchUser[],
+  n: number,
+  prefix: string,
+  timeoutMs: number,
+  onProgress: (done: number, startedAt: number) => void,
+): Promise<void> {
+  const CHUNK = 1000;
+  const t0 = performance.now();
+  for (let from = users.length; from < n; from += CHUNK * workers.length) {
+    const parts = await Promise.all(
+      workers.map((w, i) => {
+        const start = from + i * CHUNK;
+        const count = Math.max(0, Math.min(CHUNK, n - start));
+        return count === 0 ? Promise.resolve({ users: [] as BenchUser[], ms: 0 }) : w.call({ cmd: 'users', prefix, from: start, count, concurrency: 16 }, timeoutMs);
+      }),
+    );
+    for (const p of parts) users.push(...p.users);
+    onProgress(users.length, t0);
+  }
+}
