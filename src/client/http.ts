@@ -182,8 +182,9 @@ export class HttpApi {
   markRead(id: Id, seq: number): Promise<{ lastReadSeq: number }> {
     return this.request(`/v1/conversations/${encodeURIComponent(id)}/read`, { method: 'POST', body: { seq } });
   }
-  sessions(): Promise<{ sessions: Session[] }> {
-    return this.request('/v1/sessions');
+  /** One keyset page of the account's sessions, newest first; pass `next` as `after` for the following one. */
+  sessions(after?: string, limit = 50): Promise<{ sessions: Session[]; next: string | null }> {
+    return this.request(`/v1/sessions?limit=${limit}${after ? `&after=${encodeURIComponent(after)}` : ''}`);
   }
   revokeSession(deviceId: Id): Promise<void> {
     return this.request(`/v1/sessions/${encodeURIComponent(deviceId)}`, { method: 'DELETE' });

@@ -6,11 +6,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import argon2 from 'argon2';
 import { SignJWT, jwtVerify } from 'jose';
-import type { Id, Session, User } from '../protocol/model.js';
+import type { Id, User } from '../protocol/model.js';
 import type { DeviceRecord, Store } from './ports/store.js';
 import type { IdGenerator } from './ids.js';
 import type { Fanout } from './fanout.js';
 import { badRequest, notFound, refuseNul, unauthorized } from './errors.js';
+import { pageSessions, type SessionPage } from './sessions.js';
 
 export interface AuthOptions {
   jwtSecret: string;
@@ -36,6 +37,8 @@ export interface Principal {
 const USERNAME = /^[a-z0-9_.-]{3,32}$/;
 const DEVICE_CACHE_MS = 60_000;
 const DEVICE_CACHE_MAX = 100_000;
+/** A session's lastActiveAt is written at most this often per device and node: it is shown in minutes, not ms. */
+const TOUCH_EVERY_MS = 60_000;
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('base64url');
 
@@ -47,6 +50,8 @@ export class AuthService {
    */
   private readonly key: Promise<CryptoKey>;
   private readonly devices = new Map<Id, { userId: Id; revoked: boolean; until: number }>();
+  /** When this node last wrote each device's lastActiveAt. */
+  private readonly touched = new Map<Id, number>();
   private dummyHash: Promise<string> | undefined;
 
   constructor(
@@ -135,7 +140,21 @@ export class AuthService {
     }
     if (typeof userId !== 'string' || typeof deviceId !== 'string') throw unauthorized('The access token is invalid.');
     if (!(await this.deviceActive(userId, deviceId))) throw unauthorized('The session was revoked.');
+    this.used(deviceId, Date.now());
     return { userId, deviceId };
+  }
+
+  /**
+   * The device made a request (HTTP, or a frame on its socket): move its
+   * session's lastActiveAt, at most once a minute. Not awaited: a request never
+   * waits for, or fails because of, this bookkeeping.
+   */
+  used(deviceId: Id, now: number): void {
+    const last = this.touched.get(deviceId);
+    if (last !== undefined && now - last < TOUCH_EVERY_MS) return;
+    if (this.touched.size >= DEVICE_CACHE_MAX) this.touched.clear();
+    this.touched.set(deviceId, now);
+    void this.store.devices.touch(deviceId, now).catch(() => this.touched.delete(deviceId));
   }
 
   private async deviceActive(userId: Id, deviceId: Id): Promise<boolean> {
@@ -160,9 +179,9 @@ export class AuthService {
     await this.fanout.revoke(userId, deviceId);
   }
 
-  async sessions(userId: Id, currentDeviceId: Id): Promise<Session[]> {
-    const list = await this.store.devices.listActive(userId);
-    return list.map((d) => ({ deviceId: d.id, deviceName: d.name, createdAt: d.createdAt, lastActiveAt: d.lastActiveAt, current: d.id === currentDeviceId }));
+  /** The user's active sessions, newest first, a keyset page at a time. */
+  async sessions(userId: Id, currentDeviceId: Id, limit: number, after?: string): Promise<SessionPage> {
+    return pageSessions(await this.store.devices.listActive(userId), currentDeviceId, limit, after);
   }
 
   async revokeSession(userId: Id, deviceId: Id): Promise<void> {

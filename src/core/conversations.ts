@@ -72,7 +72,14 @@ export class ConversationService {
       await this.append({ kind: 'member.joined', conversationId, actorId, at: Date.now(), userId, role: 'member' });
     }
     const conv = await this.afterMembershipChange(conversationId);
-    await Promise.all(fresh.map((u) => this.fanout.conversation(u, conv)));
+    if (fresh.length === 0) return conv;
+    // New members learn of it on their own topic (which also makes their node follow the conversation); the
+    // members already there on the conversation's. A lone new member is skipped there, as they may already
+    // follow it; several new members of one request may get the same snapshot twice.
+    await Promise.all([
+      ...fresh.map((u) => this.fanout.conversation(u, conv)),
+      this.fanout.conversationChanged(conv, fresh.length === 1 ? { userId: fresh[0] } : {}),
+    ]);
     return conv;
   }
 
@@ -95,7 +102,10 @@ export class ConversationService {
     }
     await this.append({ kind: 'member.left', conversationId, actorId, at: Date.now(), userId });
     const conv = await this.afterMembershipChange(conversationId);
-    await this.fanout.conversation(userId, conv);
+    await Promise.all([
+      this.fanout.conversation(userId, conv),
+      conv.members.length > 0 ? this.fanout.conversationChanged(conv, { userId }) : undefined,
+    ]);
   }
 
   async setTitle(actorId: Id, conversationId: Id, title: string): Promise<Conversation> {
@@ -103,7 +113,9 @@ export class ConversationService {
     if (entry.kind !== 'group') throw badRequest('A direct conversation has no title.');
     if (role === 'member') throw forbidden('Only owners and admins rename a group.');
     await this.append({ kind: 'conversation.updated', conversationId, actorId, at: Date.now(), title: checkTitle(title) });
-    return this.current(conversationId);
+    const conv = await this.current(conversationId);
+    await this.fanout.conversationChanged(conv);
+    return conv;
   }
 
   async setRole(actorId: Id, conversationId: Id, userId: Id, newRole: Role): Promise<Conversation> {
@@ -114,11 +126,11 @@ export class ConversationService {
     const target = entry.roles.get(userId);
     if (!target) throw notFound('That user is not a member of this conversation.');
     if (target === 'owner') throw badRequest("The owner's role cannot change.");
-    if (target !== newRole) {
-      await this.append({ kind: 'member.role', conversationId, actorId, at: Date.now(), userId, role: newRole });
-      await this.afterMembershipChange(conversationId);
-    }
-    return this.current(conversationId);
+    if (target === newRole) return this.current(conversationId);
+    await this.append({ kind: 'member.role', conversationId, actorId, at: Date.now(), userId, role: newRole });
+    const conv = await this.afterMembershipChange(conversationId);
+    await this.fanout.conversationChanged(conv);
+    return conv;
   }
 
   private async append(input: AppendInput): Promise<void> {

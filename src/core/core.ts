@@ -13,6 +13,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { IdGenerator } from './ids.js';
 import { MembershipCache } from './membership.js';
 import { Fanout } from './fanout.js';
+import { LastSeqs } from './last-seq.js';
 import { Hub } from './hub.js';
 import { AuthService } from './auth.js';
 import { ConversationService } from './conversations.js';
@@ -20,6 +21,7 @@ import { MessagingService } from './messaging.js';
 import { SyncService } from './sync.js';
 import { EphemeralService } from './ephemeral.js';
 import { PresenceService } from './presence.js';
+import { OnlineCounts } from './online-count.js';
 import { RateLimits } from './limits.js';
 import { DiscoveryService } from './discovery.js';
 
@@ -35,6 +37,7 @@ export class Core {
   readonly ids: IdGenerator;
   readonly membership: MembershipCache;
   readonly fanout: Fanout;
+  readonly lastSeqs: LastSeqs;
   readonly hub: Hub;
   readonly auth: AuthService;
   readonly conversations: ConversationService;
@@ -42,6 +45,7 @@ export class Core {
   readonly sync: SyncService;
   readonly ephemeral: EphemeralService;
   readonly presence: PresenceService;
+  readonly onlineCounts: OnlineCounts;
   readonly limits: RateLimits;
   readonly discovery: DiscoveryService;
 
@@ -54,12 +58,16 @@ export class Core {
     const { store, bus } = engines;
     this.ids = new IdGenerator(config.nodeId);
     this.membership = new MembershipCache(store.conversations);
+    this.lastSeqs = new LastSeqs(store);
     this.fanout = new Fanout(bus);
     this.hub = new Hub(bus, {
       conversationsOf: (userId) => store.conversations.idsForUser(userId),
       onMembershipChanged: (id) => this.membership.invalidate(id),
       onRevoked: (deviceId) => this.auth.forgetDevice(deviceId),
-      onEventDelivered: (at) => metrics.deliveryLatency.observe(Math.max(0, Date.now() - at) / 1000),
+      onEventDelivered: (event) => {
+        metrics.deliveryLatency.observe(Math.max(0, Date.now() - event.at) / 1000);
+        this.lastSeqs.note(event.conversationId, event.seq);
+      },
       onDelivered: (type, n) => metrics.framesOut.inc({ type }, n),
       onCatchUp: (peers) => log.warn({ peers }, 'bus recovered from an outage; local clients reconnect and sync'),
     });
@@ -70,13 +78,16 @@ export class Core {
       connection: { ratePerSec: config.rateConnPerSec, burst: config.rateConnBurst },
       onLimited: (scope) => metrics.rateLimited.inc({ scope }),
       onDegraded: (err) => log.warn({ err }, 'shared rate limiter failed; limiting per node'),
+      // Across the network (Redis), a node spends a local share of each user's bucket:
+      // an eighth of the burst, at most 64, for up to a second.
+      ...(config.redisUrl ? { share: { tokens: Math.max(1, Math.min(64, Math.floor(config.rateUserBurst / 8))), ttlMs: 1000 } } : {}),
     });
     this.messaging = new MessagingService(store, this.ids, this.membership, this.fanout, this.limits, config.maxBodyChars, {
       appended: (s) => metrics.storeAppend.observe(s),
       sent: (userId, conversationId) => this.ephemeral.stoppedBySending(userId, conversationId),
     });
-    this.sync = new SyncService(store, this.membership);
-    this.ephemeral = new EphemeralService(store, this.membership, this.fanout, config.typingTtlMs);
+    this.sync = new SyncService(store, this.membership, (type, n) => metrics.framesOut.inc({ type }, n));
+    this.ephemeral = new EphemeralService(store, this.membership, this.fanout, this.lastSeqs, config.typingTtlMs);
     this.presence = new PresenceService(
       engines.presence,
       bus,
@@ -86,6 +97,7 @@ export class Core {
       { ttlMs: config.presenceTtlMs, batchMs: config.presenceBatchMs, fanoutMaxMembers: config.presenceFanoutMaxMembers },
       (err) => log.warn({ err }, 'presence engine failed'),
     );
+    this.onlineCounts = new OnlineCounts(this.membership, (ids) => this.presence.snapshot(ids));
     this.discovery = new DiscoveryService(engines.registry, config.registryHeartbeatMs, (err) => log.warn({ err }, 'registry failed'));
   }
 

@@ -6,6 +6,7 @@ import type { Id, ReceiptKind } from '../protocol/model.js';
 import type { Store } from './ports/store.js';
 import type { MembershipCache } from './membership.js';
 import type { Fanout } from './fanout.js';
+import type { LastSeqs } from './last-seq.js';
 
 /** Others are told again about a continuing typist at most this often. */
 const TYPING_REPEAT_MS = 3000;
@@ -19,6 +20,7 @@ export class EphemeralService {
     private readonly store: Store,
     private readonly membership: MembershipCache,
     private readonly fanout: Fanout,
+    private readonly lastSeqs: LastSeqs,
     private readonly typingTtlMs: number,
   ) {
     this.sweeper = setInterval(() => this.lapse(Date.now()), Math.min(1000, Math.max(50, typingTtlMs / 4))).unref();
@@ -59,13 +61,21 @@ export class EphemeralService {
     }
   }
 
-  /** Read receipts also move the member's lastReadSeq (forward only). */
+  /**
+   * Both kinds are bounded by the conversation's lastSeq: nothing beyond the log
+   * can have been delivered or read. Read receipts also move the member's
+   * lastReadSeq (forward only); a delivered receipt is forwarded with
+   * min(seq, lastSeq), and not at all while the log is empty.
+   */
   async receipt(userId: Id, connId: string, conversationId: Id, seq: number, kind: ReceiptKind): Promise<void> {
     await this.membership.require(conversationId, userId);
     if (kind === 'read') {
       const moved = await this.store.conversations.markRead(conversationId, userId, seq);
       if (moved === undefined) return;
       seq = moved;
+    } else {
+      seq = await this.lastSeqs.bound(conversationId, seq);
+      if (seq <= 0) return;
     }
     await this.fanout.ephemeral(conversationId, { type: 'receipt', conversationId, userId, seq, kind }, { connId });
   }

@@ -1,4 +1,5 @@
 import { StoreError } from './ports/store.js';
+import { isDefect } from './faults.js';
 import type { ErrorCode } from '../protocol/errors.js';
 
 /** An error meant for the client: a protocol code and one readable sentence. */
@@ -30,10 +31,13 @@ export const unauthorized = (m: string): ParleyError => new ParleyError('unautho
 
 /**
  * Maps anything thrown below the core to a client error. Engine faults become
- * `unavailable`, so a client retries instead of assuming its write was refused.
+ * `unavailable`, so a client retries instead of assuming its write was refused;
+ * a defect of the server (a bug, a statement the engine rejects as wrong, see
+ * faults.ts) is `internal`, which a client should not retry in a loop.
  */
 export function toParleyError(err: unknown): ParleyError {
   if (err instanceof ParleyError) return err;
   if (err instanceof StoreError) return new ParleyError(err.code, err.message);
+  if (isDefect(err)) return new ParleyError('internal', 'The server failed unexpectedly; the failure was logged.');
   return new ParleyError('unavailable', 'The server could not complete the request; retry shortly.');
 }

@@ -30,6 +30,18 @@ export class Fanout {
     return this.bus.publish(userTopic(userId), { t: 'conversation', userId, conversation });
   }
 
+  /**
+   * Tells every member online now that a conversation they stay in changed
+   * (title, roles, members). One message on the conversation's topic, after the
+   * change's events on that same topic, so it arrives after them; a member who
+   * just left no longer follows the topic and gets `conversation()` instead.
+   * Sent as an `ephemeral` bus message: it is a frame for whoever is online,
+   * serialised once, not a log entry.
+   */
+  conversationChanged(conversation: Conversation, skip: { userId?: Id } = {}): Promise<void> {
+    return this.ephemeral(conversation.id, { type: 'conversation', conversation }, skip);
+  }
+
   membershipChanged(conversationId: Id): Promise<void> {
     return this.bus.publish(BROADCAST, { t: 'membership', conversationId });
   }

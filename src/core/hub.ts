@@ -5,7 +5,7 @@
  */
 import type { Bus, BusMessage } from './ports/bus.js';
 import { BROADCAST, convTopic, userTopic } from './ports/bus.js';
-import type { Id } from '../protocol/model.js';
+import type { ConversationEvent, Id } from '../protocol/model.js';
 import { deliverEvent, type Peer } from './peer.js';
 import { CLOSE } from '../protocol/errors.js';
 import { serializeFrame } from './frames.js';
@@ -36,8 +36,11 @@ export interface HubHooks {
   onMembershipChanged(conversationId: Id): void;
   /** A device was revoked on some node: forget cached sessions of it. */
   onRevoked(deviceId: Id): void;
-  /** Called once per event bus message, for the delivery-latency metric. */
-  onEventDelivered?(atMs: number): void;
+  /**
+   * Called once per event that reaches this node, committed here or on another
+   * node: for the delivery-latency metric and the known lastSeq of each conversation.
+   */
+  onEventDelivered?(event: ConversationEvent): void;
   /** Frames pushed to local peers, by frame type. */
   onDelivered?(type: string, count: number): void;
   /** The bus recovered from an outage and `peers` local peers are told to reconnect and sync. */
@@ -168,7 +171,12 @@ export class Hub {
         const apply = stillMember ? this.join(msg.userId, msg.conversation.id) : Promise.resolve(this.leave(msg.userId, msg.conversation.id));
         const frame = serializeFrame({ type: 'conversation', conversation: msg.conversation });
         void apply.then(() => {
-          for (const p of this.peersOf(msg.userId)) p.push(frame);
+          let n = 0;
+          for (const p of this.peersOf(msg.userId)) {
+            p.push(frame);
+            n++;
+          }
+          this.hooks.onDelivered?.('conversation', n);
         });
         return;
       }
@@ -184,7 +192,7 @@ export class Hub {
 
   private onEvent(msg: Extract<BusMessage, { t: 'event' }>): void {
     const ev = msg.event;
-    this.hooks.onEventDelivered?.(ev.at);
+    this.hooks.onEventDelivered?.(ev);
     const users = this.convUsers.get(ev.conversationId);
     if (users) {
       let n = 0;
@@ -209,11 +217,16 @@ export class Hub {
     // The same change arrives once per shared conversation; push it once per recipient.
     let seen = this.presenceSeen.get(msg.frame);
     if (!seen) this.presenceSeen.set(msg.frame, (seen = new Set()));
+    let n = 0;
     for (const uid of users) {
       if (uid === msg.userId || seen.has(uid)) continue;
       seen.add(uid);
-      for (const p of this.peersOf(uid)) p.push(msg.frame);
+      for (const p of this.peersOf(uid)) {
+        p.push(msg.frame);
+        n++;
+      }
     }
+    this.hooks.onDelivered?.('presence', n);
   }
 
   /**

@@ -15,10 +15,14 @@ import { toParleyError } from './errors.js';
 
 const PAGE = 500;
 
+/** Frames a sync makes itself (live events it releases were counted when the hub pushed them). */
+export type SyncFrameCounter = (type: 'event' | 'conversation' | 'synced' | 'error', n: number) => void;
+
 export class SyncService {
   constructor(
     private readonly store: Store,
     private readonly membership: MembershipCache,
+    private readonly count: SyncFrameCounter = () => undefined,
   ) {}
 
   /** Frames go to `out` (the peer's send, or a collector for HTTP). */
@@ -31,6 +35,7 @@ export class SyncService {
       for (const id of named) {
         if (!mine.has(id)) {
           out(serializeFrame(await this.refusal(id, peer.userId, ref)));
+          this.count('error', 1);
           continue;
         }
         let after = positions[id] ?? 0;
@@ -39,6 +44,7 @@ export class SyncService {
           for (;;) {
             const events = await this.store.events.after(id, after, PAGE);
             for (const e of events) out(eventFrame(e));
+            this.count('event', events.length);
             if (events.length > 0) sentUpTo = after = (events[events.length - 1] as { seq: number }).seq;
             if (events.length < PAGE) break;
           }
@@ -49,12 +55,15 @@ export class SyncService {
       for (const id of mine) {
         if (id in positions) continue;
         const conversation = await this.store.conversations.get(id);
-        if (conversation) out(serializeFrame({ type: 'conversation', conversation }));
+        if (!conversation) continue;
+        out(serializeFrame({ type: 'conversation', conversation }));
+        this.count('conversation', 1);
       }
     } finally {
       if (peer.syncing === buffer && buffer.empty) peer.syncing = undefined;
     }
     out(serializeFrame(ref === undefined ? { type: 'synced' } : { type: 'synced', ref }));
+    this.count('synced', 1);
   }
 
   private async refusal(id: Id, userId: Id, ref: FrameRef | undefined): Promise<ServerFrame> {

@@ -10,6 +10,7 @@ export class Metrics {
   readonly storeAppend: Histogram;
   readonly rateLimited: Counter<'scope'>;
   readonly closes: Counter<'code'>;
+  readonly slowReaders: Counter;
 
   constructor(connectionCount: () => number) {
     const registers = [this.registry];
@@ -38,5 +39,10 @@ export class Metrics {
     });
     this.rateLimited = new Counter({ name: 'parley_rate_limited_total', help: 'Frames refused by rate limits.', labelNames: ['scope'], registers });
     this.closes = new Counter({ name: 'parley_socket_closes_total', help: 'WebSocket closes by code.', labelNames: ['code'], registers });
+    this.slowReaders = new Counter({
+      name: 'parley_slow_reader_closes_total',
+      help: 'Sockets closed with 4009 because their unsent frames passed sendQueueBytes (counted when decided, before the close completes).',
+      registers,
+    });
   }
 }

@@ -45,6 +45,7 @@ export const ReactBody = Type.Object({ reaction: Type.String({ minLength: 1, max
 export const ReactionParams = Type.Object({ id: IdStr, reaction: Type.String({ minLength: 1, maxLength: 32 }) });
 export const ReadBody = Type.Object({ seq: Type.Integer({ minimum: 0 }) });
 export const SessionParams = Type.Object({ deviceId: IdStr });
+export const SessionsQuery = Type.Object({ after: Type.Optional(Type.String({ maxLength: 256 })), limit: Limit(100) });
 export const PresenceQuery = Type.Object({ userIds: Type.String({ minLength: 1, maxLength: 10_000 }) });
 export const PollQuery = Type.Object({
   cursor: Type.Optional(Type.Integer({ minimum: 0 })),

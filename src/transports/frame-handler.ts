@@ -28,6 +28,7 @@ export class FrameHandler {
     const now = Date.now();
     core.metrics.framesIn.inc({ type: frame.type });
     core.presence.activity(peer, now);
+    core.auth.used(peer.deviceId, now);
     try {
       core.limits.frame(peer.connId);
       await this.dispatch(peer, frame, out);
@@ -39,6 +40,7 @@ export class FrameHandler {
         return;
       }
       if (!(err instanceof ParleyError)) core.log.warn({ err, type: frame.type }, 'frame failed');
+      core.metrics.framesOut.inc({ type: 'error' });
       out(errorFrame(e, frame.ref));
     }
   }

@@ -167,6 +167,88 @@ describe('accounts and sessions over HTTP and WebSocket', () => {
     expectError(await h.api.req('POST', '/v1/auth/logout'), 401, 'unauthorized', 'logout without token');
   });
 
+  test('a session\'s lastActiveAt moves on use (an HTTP request, a WebSocket frame), at most once a minute', async () => {
+    const a = await h.api.user('active', 'laptop');
+    const other = await h.api.device(a, 'phone');
+    const sessionOf = async (deviceId: string): Promise<Session> => {
+      const res = await h.api.req<{ sessions: Session[] }>('GET', '/v1/sessions', { token: other.token });
+      const s = res.body.sessions.find((x) => x.deviceId === deviceId);
+      assert.ok(s, `session ${deviceId} listed`);
+      return s;
+    };
+    const atLogin = await sessionOf(a.deviceId);
+    assert.equal(atLogin.lastActiveAt, atLogin.createdAt, 'a fresh session was last active at its login');
+
+    await sleep(30);
+    const t0 = Date.now();
+    expectStatus(await h.api.req('GET', '/v1/me', { token: a.token }), 200);
+    // The write is not awaited by the request; give it a moment.
+    const deadline = Date.now() + 2000;
+    let used = await sessionOf(a.deviceId);
+    while (used.lastActiveAt === atLogin.lastActiveAt && Date.now() < deadline) {
+      await sleep(20);
+      used = await sessionOf(a.deviceId);
+    }
+    assert.ok(used.lastActiveAt >= t0, `lastActiveAt ${used.lastActiveAt} moved to the request (>= ${t0})`);
+
+    // Within the minute, more use (HTTP, and frames on a socket) does not write again.
+    await sleep(30);
+    expectStatus(await h.api.req('GET', '/v1/me', { token: a.token }), 200);
+    const ws = await h.connect(a, 'active-ws');
+    assert.equal((await ws.request({ type: 'ping' })).type, 'pong');
+    await sleep(100);
+    assert.equal((await sessionOf(a.deviceId)).lastActiveAt, used.lastActiveAt, 'throttled to once a minute');
+  });
+
+  test('authentication comes before validation: no token is 401 whatever the body, query or params', async () => {
+    const a = await h.api.user('authfirst');
+    const d = await h.api.direct(a, await h.api.user('authfirst2'));
+    const cases: [string, string, { json?: unknown; raw?: string }][] = [
+      ['POST', '/v1/conversations', { json: { kind: 'channel' } }],
+      ['POST', '/v1/conversations', { raw: '{not json' }],
+      ['POST', `/v1/conversations/${d.id}/messages`, { json: { body: 42 } }],
+      ['GET', `/v1/conversations/${d.id}/messages?limit=0`, {}],
+      ['GET', '/v1/conversations?limit=abc', {}],
+      ['GET', '/v1/sessions?after=not-a-cursor', {}],
+      ['PATCH', `/v1/conversations/${d.id}/members/${a.id}`, { json: { role: 'king' } }],
+    ];
+    for (const [method, path, body] of cases) {
+      expectError(await h.api.req(method, path, body), 401, 'unauthorized', `${method} ${path} without a token`);
+      expectError(await h.api.req(method, path, { ...body, token: 'not-a-token' }), 401, 'unauthorized', `${method} ${path} with a bad token`);
+      expectError(await h.api.req(method, path, { ...body, token: a.token }), 400, 'bad_request', `${method} ${path} with a token`);
+    }
+    // Routes that take no token still validate, and an unknown route is still 404.
+    expectError(await h.api.req('POST', '/v1/auth/login', { json: { username: 5 } }), 400, 'bad_request', 'login with a bad body');
+    expectError(await h.api.req('POST', '/v1/auth/register', { raw: '{not json' }), 400, 'bad_request', 'register with bad JSON');
+    expectError(await h.api.req('GET', '/v1/no-such-route'), 404, 'not_found', 'unknown route');
+  });
+
+  test('sessions: keyset pages newest first, next null at the end, a revoked session between pages hides nothing', async () => {
+    const a = await h.api.user('sesspg', 'd0');
+    const devices = [a];
+    for (let i = 1; i < 5; i++) devices.push(await h.api.device(a, `d${i}`));
+    type Page = { sessions: Session[]; next: string | null };
+    const page = (q: string) => h.api.req<Page>('GET', `/v1/sessions${q}`, { token: a.token });
+    const p1 = await page('?limit=2');
+    expectStatus(p1, 200);
+    assert.deepEqual(p1.body.sessions.map((s) => s.deviceName), ['d4', 'd3']);
+    assert.equal(typeof p1.body.next, 'string');
+    // The last session of page 1 is revoked before page 2 is read: the cursor is a position, not an id to find.
+    expectStatus(await h.api.req('DELETE', `/v1/sessions/${devices[3]?.deviceId}`, { token: a.token }), 204);
+    const p2 = await page(`?limit=2&after=${encodeURIComponent(p1.body.next ?? '')}`);
+    expectStatus(p2, 200);
+    assert.deepEqual(p2.body.sessions.map((s) => s.deviceName), ['d2', 'd1']);
+    const p3 = await page(`?limit=2&after=${encodeURIComponent(p2.body.next ?? '')}`);
+    assert.deepEqual(p3.body.sessions.map((s) => [s.deviceName, s.current]), [['d0', true]]);
+    assert.ok('next' in p3.body && p3.body.next === null, `next null at the end: ${p3.text}`);
+    const all = await page('');
+    assert.equal(all.body.sessions.length, 4);
+    assert.equal(all.body.next, null);
+    expectError(await page('?after=not-a-cursor'), 400, 'bad_request', 'forged cursor');
+    expectError(await page('?limit=0'), 400, 'bad_request', 'limit 0');
+    expectError(await page('?limit=101'), 400, 'bad_request', 'limit 101');
+  });
+
   test('sessions: list marks the current one; deleting one kills its tokens and closes its sockets with 4001', async () => {
     const a = await h.api.user('sess', 'laptop');
     const b = await h.api.device(a, 'phone');
@@ -217,8 +299,16 @@ describe('accounts and sessions over HTTP and WebSocket', () => {
       res.body.users.map((u) => u.id).sort(),
       [u1.id, u2.id].sort(),
     );
-    const one = await h.api.req<{ users: User[] }>('GET', `/v1/users?q=${prefix}&limit=1`, { token: me.token });
+    const one = await h.api.req<{ users: User[]; next: string | null }>('GET', `/v1/users?q=${prefix}&limit=1`, { token: me.token });
     assert.equal(one.body.users.length, 1);
+    // Keyset pages: `next` while more follow, `"next": null` at the end (as GET /v1/conversations), no empty last page.
+    assert.equal(one.body.next, `${prefix}_one`);
+    const two = await h.api.req<{ users: User[]; next: string | null }>('GET', `/v1/users?q=${prefix}&limit=1&after=${one.body.next}`, { token: me.token });
+    assert.deepEqual(two.body.users.map((u) => u.id), [u2.id]);
+    assert.ok('next' in two.body && two.body.next === null, `next is null at the end: ${two.text}`);
+    const all = await h.api.req<{ users: User[]; next: string | null }>('GET', `/v1/users?q=${prefix}&limit=2`, { token: me.token });
+    assert.equal(all.body.users.length, 2);
+    assert.ok('next' in all.body && all.body.next === null, `a full last page ends with next null: ${all.text}`);
     const got = await h.api.req<{ user: User }>('GET', `/v1/users/${u1.id}`, { token: me.token });
     expectStatus(got, 200);
     assert.deepEqual(got.body.user, u1);

@@ -301,6 +301,45 @@ describe('conversations', () => {
     assert.ok(!list.body.conversations.some((cv) => cv.id === g.id), 'removed conversation no longer listed');
   });
 
+  test('title, role and member changes push a conversation frame to the members who stay, after the event', async () => {
+    const [owner, m, c, d] = await h.api.users(4, 'chg');
+    assert.ok(owner && m && c && d);
+    const g = await h.api.group(owner, [m, c], 'before');
+    const wsM = await h.connect(m);
+    const wsM2 = await h.connect(m, 'm-second-device');
+    const wsC = await h.connect(c);
+    const wsD = await h.connect(d);
+    const snapshot = (ws: typeof wsM, what: string, pred: (cv: Conversation) => boolean) =>
+      ws.next('conversation', (f) => f.conversation.id === g.id && pred(f.conversation)).then((f) => {
+        // The frame follows the event that made the change: the snapshot's lastSeq is already in the log seen.
+        const seen = ws.all('event', (e) => e.event.conversationId === g.id).map((e) => e.event.seq);
+        assert.ok(seen.includes(f.conversation.lastSeq), `${ws.label} ${what}: event ${f.conversation.lastSeq} before the snapshot; saw ${seen.join(',')}`);
+        assert.equal((f.conversation as { unreadCount?: number }).unreadCount, undefined, 'contract fields only');
+        return f.conversation;
+      });
+
+    expectStatus(await h.api.req('PATCH', `/v1/conversations/${g.id}`, { token: owner.token, json: { title: 'after' } }), 200);
+    for (const ws of [wsM, wsM2, wsC]) assert.equal((await snapshot(ws, 'rename', (cv) => cv.title === 'after')).lastSeq, 1);
+
+    expectStatus(await h.api.req('PATCH', `/v1/conversations/${g.id}/members/${m.id}`, { token: owner.token, json: { role: 'admin' } }), 200);
+    for (const ws of [wsM, wsM2, wsC]) assert.equal(roleOf(await snapshot(ws, 'role', (cv) => roleOf(cv, m.id) === 'admin'), m.id), 'admin');
+    // Setting the role a member already has changes nothing and tells no one.
+    expectStatus(await h.api.req('PATCH', `/v1/conversations/${g.id}/members/${m.id}`, { token: owner.token, json: { role: 'admin' } }), 200);
+
+    expectStatus(await h.api.req('POST', `/v1/conversations/${g.id}/members`, { token: m.token, json: { userIds: [d.id] } }), 200);
+    for (const ws of [wsM, wsC]) assert.ok(memberIds(await snapshot(ws, 'add', (cv) => memberIds(cv).includes(d.id))).includes(d.id));
+    await wsD.next('conversation', (f) => f.conversation.id === g.id);
+
+    expectStatus(await h.api.req('DELETE', `/v1/conversations/${g.id}/members/${c.id}`, { token: owner.token }), 204);
+    for (const ws of [wsM, wsD]) assert.deepEqual(memberIds(await snapshot(ws, 'remove', (cv) => !memberIds(cv).includes(c.id))), [owner.id, m.id, d.id].sort());
+    await wsC.next('conversation', (f) => f.conversation.id === g.id && !memberIds(f.conversation).includes(c.id));
+
+    // Each change is told once per device: the added and the removed member get their own frame only.
+    await wsM.nothing('conversation', (f) => f.conversation.id === g.id, 200);
+    await wsD.nothing('conversation', (f) => f.conversation.id === g.id, 0);
+    await wsC.nothing('conversation', (f) => f.conversation.id === g.id, 0);
+  });
+
   test('events endpoint pages the log by seq', async () => {
     const [a, b] = await h.api.users(2, 'evp');
     assert.ok(a && b);

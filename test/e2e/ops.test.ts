@@ -77,4 +77,52 @@ describe('operations endpoints', () => {
       'parley_connections goes back down when sockets close',
     );
   });
+  test('frames out also count error frames and what a sync sends (event, conversation, synced)', async () => {
+    const [a, b, x] = await h.api.users(3, 'metrsync');
+    assert.ok(a && b && x);
+    const d = await h.api.direct(a, b);
+    const foreign = await h.api.direct(b, x);
+    for (let i = 0; i < 3; i++) await h.api.send(b, d.id, `s${i}`);
+    const g = await h.api.group(b, [a], 'unnamed in the sync');
+    const wsA = await h.connect(a, 'metrsync-a');
+    const out = (m: string, type: string): number => metricSum(m, 'parley_frames_out_total', { type });
+    const m1 = await h.api.metrics();
+
+    // A frame the handler refuses: an error frame.
+    await wsA.error({ type: 'send', conversationId: foreign.id, clientId: 'not-mine', body: 'x' }, 'forbidden');
+    // A sync: 3 events of d, a conversation frame for the group it did not name, an error for the foreign one, synced.
+    const ref = 'metr-sync';
+    wsA.send({ type: 'sync', ref, positions: { [d.id]: 0, [foreign.id]: 0 } });
+    await wsA.next('synced', (f) => f.ref === ref);
+    assert.equal(wsA.all('conversation', (f) => f.conversation.id === g.id).length, 1);
+    const m2 = await h.api.metrics();
+
+    assert.ok(out(m2, 'error') - out(m1, 'error') >= 2, `error frames out: +${out(m2, 'error') - out(m1, 'error')}`);
+    assert.ok(out(m2, 'event') - out(m1, 'event') >= 3, `event frames out: +${out(m2, 'event') - out(m1, 'event')}`);
+    assert.ok(out(m2, 'conversation') - out(m1, 'conversation') >= 1, `conversation frames out: +${out(m2, 'conversation') - out(m1, 'conversation')}`);
+    assert.ok(out(m2, 'synced') - out(m1, 'synced') >= 1, `synced frames out: +${out(m2, 'synced') - out(m1, 'synced')}`);
+  });
+
+  test('frames out also count ready, read-loop errors, and the conversation and presence frames the hub pushes', async () => {
+    const [a, b] = await h.api.users(2, 'metrhub');
+    assert.ok(a && b);
+    const out = (m: string, type: string): number => metricSum(m, 'parley_frames_out_total', { type });
+    const m1 = await h.api.metrics();
+    const wsA = await h.connect(a, 'metrhub-a');
+    // A frame that is not JSON is refused by the read loop, before the frame handler.
+    wsA.sendRaw('not json');
+    await wsA.next('error');
+    // Being added to a conversation pushes a conversation frame; b coming online pushes presence to a.
+    await h.api.direct(b, a);
+    await wsA.next('conversation');
+    const wsB = await h.connect(b, 'metrhub-b');
+    await wsA.next('presence', (f) => f.userId === b.user.id);
+    const m2 = await h.api.metrics();
+    for (const type of ['ready', 'error', 'conversation', 'presence']) {
+      assert.ok(out(m2, type) - out(m1, type) >= 1, `${type} frames out: +${out(m2, type) - out(m1, type)}`);
+    }
+    assert.ok(out(m2, 'ready') - out(m1, 'ready') >= 2, 'one ready per authenticated socket');
+    await wsA.close();
+    await wsB.close();
+  });
 });

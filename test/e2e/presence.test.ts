@@ -165,3 +165,42 @@ describe('presence', () => {
     }
   });
 });
+
+describe('presence of large conversations: an online count', () => {
+  let h: Harness;
+  before(async () => {
+    // A group of 5 is "large" here: no presence frames go through it.
+    h = await Harness.start({ presenceFanoutMaxMembers: 3, presenceBatchMs: BATCH });
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  test('GET /v1/conversations/:id/presence counts online members (invisible and disconnected as offline); members only', async () => {
+    const [a, b, c, d, e, x] = await h.api.users(6, 'pcount');
+    assert.ok(a && b && c && d && e && x);
+    const g = await h.api.group(a, [b, c, d, e], 'big');
+    const wsA = await h.connect(a, 'a');
+    await h.connect(b, 'b');
+    const wsC = await h.connect(c, 'c');
+    await h.connect(d, 'd');
+    wsC.send({ type: 'presence', status: 'invisible' });
+    // Frames of a socket take effect in order: after the pong, c is invisible.
+    assert.equal((await wsC.request({ type: 'ping' })).type, 'pong');
+
+    const res = await h.api.req<{ presence: { conversationId: string; members: number; online: number; at: number } }>('GET', `/v1/conversations/${g.id}/presence`, {
+      token: b.token,
+    });
+    expectStatus(res, 200);
+    assert.equal(res.body.presence.conversationId, g.id);
+    assert.equal(res.body.presence.members, 5);
+    assert.equal(res.body.presence.online, 3, 'a, b and d; c is invisible, e is not connected');
+    assert.ok(Math.abs(res.body.presence.at - Date.now()) < 5000, 'at is now-ish');
+    // The conversation is above presenceFanoutMaxMembers: its members get no presence frames about each other.
+    await wsA.nothing('presence', () => true, BATCH * 4);
+
+    expectError(await h.api.req('GET', `/v1/conversations/${g.id}/presence`, { token: x.token }), 403, 'forbidden', 'a non-member');
+    expectError(await h.api.req('GET', '/v1/conversations/no-such-conv/presence', { token: x.token }), 404, 'not_found', 'unknown conversation');
+    expectError(await h.api.req('GET', `/v1/conversations/${g.id}/presence`), 401, 'unauthorized', 'no token');
+  });
+});

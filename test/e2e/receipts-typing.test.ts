@@ -117,6 +117,26 @@ describe('typing and receipts', () => {
     await wsX.nothing('receipt', () => true, 0);
   });
 
+  test('a delivered receipt is bounded by lastSeq like a read one, and dropped on an empty log', async () => {
+    const [a, b, c] = await h.api.users(3, 'dlvmax');
+    assert.ok(a && b && c);
+    const d = await h.api.direct(a, b);
+    const empty = await h.api.direct(a, c);
+    const [wsA, wsB] = await Promise.all([h.connect(a, 'a'), h.connect(b, 'b')]);
+    const wsC = await h.connect(c, 'c');
+    for (let i = 1; i <= 3; i++) await h.api.send(a, d.id, `m${i}`);
+
+    wsB.send({ type: 'receipt', conversationId: d.id, seq: 1_000_000, kind: 'delivered' });
+    const r = await wsA.next('receipt', (f) => f.kind === 'delivered');
+    assert.deepEqual(r, { type: 'receipt', conversationId: d.id, userId: b.id, seq: 3, kind: 'delivered' });
+    wsB.send({ type: 'receipt', conversationId: d.id, seq: 2, kind: 'delivered' });
+    assert.equal((await wsA.next('receipt', (f) => f.kind === 'delivered')).seq, 2, 'a seq within the log goes as sent');
+
+    wsC.send({ type: 'receipt', conversationId: empty.id, seq: 5, kind: 'delivered' });
+    assert.equal((await wsC.request({ type: 'ping' })).type, 'pong');
+    await wsA.nothing('receipt', (f) => f.conversationId === empty.id, 150);
+  });
+
   test('receipts with bad fields or for foreign conversations are errors', async () => {
     const [a, b, x] = await h.api.users(3, 'rcpterr');
     assert.ok(a && b && x);

@@ -5,7 +5,8 @@
  * Contract shared by every engine:
  * - Errors a caller should turn into protocol errors are thrown as `StoreError`
  *   with a protocol code (`conflict`, `not_found`); anything else is a fault of
- *   the engine and surfaces as `unavailable` (see core/errors.ts).
+ *   the engine and surfaces as `unavailable`, or as `internal` when it shows a
+ *   defect such as a wrong statement (see core/faults.ts).
  * - Every read returns plain objects owned by the caller.
  */
 import type {

@@ -9,10 +9,11 @@
  * 'not_found'. Each method is one statement, so one round trip, and creation
  * is atomic without an explicit transaction.
  */
-import { StoreError, type ConversationPage, type ConversationStore } from '../../core/ports/store.js';
+import type { ConversationPage, ConversationStore } from '../../core/ports/store.js';
 import type { Conversation, ConversationKind, Member } from '../../protocol/model.js';
 import type { Db } from './db.js';
 import { jsonParam, translate, type MessageJson } from './rows.js';
+import { decodeCursor, directKey, encodeCursor } from '../sql-rows.js';
 
 interface ConversationRow {
   id: string;
@@ -32,25 +33,6 @@ interface ForUserRow extends ConversationRow {
 type CreateInput = Parameters<ConversationStore['create']>[0];
 
 /** The unique key of a direct pair; JSON so no id can forge another pair's key. */
-export function directKey(a: string, b: string): string {
-  return JSON.stringify(a < b ? [a, b] : [b, a]);
-}
-
-function encodeCursor(updatedAt: number, id: string): string {
-  return Buffer.from(JSON.stringify([updatedAt, id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): [number, string] {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && v.length === 2 && Number.isSafeInteger(v[0]) && typeof v[1] === 'string') {
-      return [v[0] as number, v[1]];
-    }
-  } catch {
-    // falls through to the error below
-  }
-  throw new StoreError('not_found', 'The conversation list cursor is not one this server made.');
-}
 
 const MEMBERS_OF = (conv: string): string => `(
   SELECT coalesce(json_agg(json_build_object('userId', mm.user_id, 'role', mm.role, 'lastReadSeq', mm.last_read_seq) ORDER BY mm.user_id), '[]')

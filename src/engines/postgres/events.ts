@@ -127,9 +127,9 @@ export class PostgresEventStore implements EventStore {
         }
         return one;
       }
-      // Unknown outcome (the link died, a timeout) or a fault of ours: a plain
-      // error, which callers report as `unavailable`; a retried send is safe
-      // thanks to its clientId.
+      // Unknown outcome (the link died, a timeout), which callers report as
+      // `unavailable`, or a fault of ours (a wrong statement: `internal`, see
+      // core/faults.ts); a retried send is safe thanks to its clientId.
       const error = translate(err, 'message');
       return batch.map(() => ({ ok: false, error }));
     }

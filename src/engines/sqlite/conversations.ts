@@ -12,9 +12,10 @@
  *   StoreError('not_found'): the port has no bad-request code.
  */
 import type Database from 'better-sqlite3';
-import { StoreError, type ConversationPage, type ConversationStore } from '../../core/ports/store.js';
+import type { ConversationPage, ConversationStore } from '../../core/ports/store.js';
 import type { Conversation, ConversationKind, Member, Role } from '../../protocol/model.js';
 import { MESSAGE_COLUMNS, toMessage, translate, type MessageRow } from './rows.js';
+import { decodeCursor, directKey, encodeCursor } from '../sql-rows.js';
 
 export interface ConversationRow {
   id: string;
@@ -34,25 +35,6 @@ interface MemberRow {
 const CONVERSATION_COLUMNS = 'c.id, c.kind, c.title, c.last_seq, c.created_at, c.updated_at';
 
 /** The unique key of a direct pair; JSON so no id can forge another pair's key. */
-export function directKey(a: string, b: string): string {
-  return JSON.stringify(a < b ? [a, b] : [b, a]);
-}
-
-function encodeCursor(updatedAt: number, id: string): string {
-  return Buffer.from(JSON.stringify([updatedAt, id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): [number, string] {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && v.length === 2 && Number.isSafeInteger(v[0]) && typeof v[1] === 'string') {
-      return [v[0] as number, v[1]];
-    }
-  } catch {
-    // falls through to the error below
-  }
-  throw new StoreError('not_found', 'The conversation list cursor is not one this server made.');
-}
 
 export class SqliteConversationStore implements ConversationStore {
   private readonly insertConversation;

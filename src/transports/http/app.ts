@@ -35,6 +35,9 @@ export interface HttpDeps {
   readiness: Readiness;
 }
 
+/** The /v1 routes that need no access token; every other /v1 route authenticates before parsing its body. */
+const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/v1/auth/register', '/v1/auth/login', '/v1/auth/refresh', '/v1/discovery']);
+
 /** Request bodies above this are refused with 413 too_large. */
 export const BODY_LIMIT = 1024 * 1024;
 
@@ -81,6 +84,15 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       sendError(reply, new ParleyError('unavailable', 'This node is shutting down; retry, another node will serve.'));
       return reply;
     }
+  });
+
+  // Authentication before anything about the request itself: a call without a valid token is 401 whatever its
+  // body, query or params (they are parsed and validated only after this). Routes still call authenticate(),
+  // which returns the principal found here.
+  app.addHook('onRequest', async (req) => {
+    const route = req.routeOptions.url;
+    if (route === undefined || !route.startsWith('/v1/') || PUBLIC_ROUTES.has(route)) return;
+    await authenticate(deps.core, req);
   });
 
   await app.register(opsRoutes, { core: deps.core, readiness: deps.readiness });

@@ -51,6 +51,7 @@ export class WsTransport {
       self.core.metrics.closes.inc({ code: String(code) });
       self.cleanup(this as ParleySocket);
     };
+    this.onTooSlow = () => self.core.metrics.slowReaders.inc();
     const every = Math.max(50, Math.min(1000, c.authTimeoutMs / 4, c.idleTimeoutMs / 4));
     this.sweeper = setInterval(() => this.sweep(Date.now()), every).unref();
   }
@@ -68,11 +69,18 @@ export class WsTransport {
     });
   }
 
+  /** Frames the transport answers itself (the frame handler counts its own). */
+  private pushCounted(ws: ParleySocket, type: 'ready' | 'error', frame: string): void {
+    this.core.metrics.framesOut.inc({ type });
+    ws.push(frame);
+  }
+
   private opened(ws: ParleySocket): void {
     const now = Date.now();
     ws.connId = `${this.core.config.nodeId}.${(++this.seq).toString(36)}`;
     ws.openedAt = ws.lastSeen = now;
     ws.maxBuffered = this.core.config.sendQueueBytes;
+    ws.onTooSlow = this.onTooSlow;
     this.sockets.add(ws);
     ws.on('message', this.onMessage);
     ws.on('close', this.onClose);
@@ -82,12 +90,13 @@ export class WsTransport {
   // Shared listeners: ws calls them with `this` bound to the socket, so there is no closure per connection.
   private readonly onMessage: (this: WebSocket, data: RawData, isBinary: boolean) => void;
   private readonly onClose: (this: WebSocket, code: number) => void;
+  private readonly onTooSlow: () => void;
 
   private received(ws: ParleySocket, data: RawData, isBinary: boolean): void {
     ws.lastSeen = Date.now();
     if (isBinary) {
       if (ws.authState === 0) ws.close(CLOSE.unauthorized, 'the first frame must be auth');
-      else ws.push(errorFrame(new ParleyError('bad_request', 'Frames must be JSON text, not binary.'), undefined));
+      else this.pushCounted(ws, 'error', errorFrame(new ParleyError('bad_request', 'Frames must be JSON text, not binary.'), undefined));
       return;
     }
     // Text frames arrive as one Buffer (ws's default binaryType); decoded in place, not copied first.
@@ -110,7 +119,7 @@ export class WsTransport {
           await this.process(ws, text);
         } catch (err) {
           this.core.log.error({ err }, 'frame handling failed');
-          ws.push(errorFrame(toParleyError(err), undefined));
+          this.pushCounted(ws, 'error', errorFrame(toParleyError(err), undefined));
         }
         text = ws.queue?.shift();
         if (ws.isPaused && (ws.queue?.length ?? 0) < MAX_QUEUED_FRAMES / 2) ws.resume();
@@ -126,7 +135,7 @@ export class WsTransport {
     if (ws.authState !== 2) return this.authenticate(ws, text);
     const parsed = parseClientFrame(text);
     if (!parsed.ok) {
-      ws.push(errorFrame(parsed.error, parsed.ref));
+      this.pushCounted(ws, 'error', errorFrame(parsed.error, parsed.ref));
       return;
     }
     await this.handler.handle(ws, parsed.frame, (f) => ws.push(f));
@@ -156,13 +165,13 @@ export class WsTransport {
       }
       await core.presence.connected(ws).catch((err) => core.log.warn({ err }, 'presence connect failed'));
       core.log.info({ conn: ws.connId, user: ws.userId, device: ws.deviceId }, 'connection open');
-      ws.push(serializeFrame({ type: 'ready', ref: parsed.frame.ref, user, deviceId: ws.deviceId, heartbeatMs: core.config.heartbeatMs }));
+      this.pushCounted(ws, 'ready', serializeFrame({ type: 'ready', ref: parsed.frame.ref, user, deviceId: ws.deviceId, heartbeatMs: core.config.heartbeatMs }));
     } catch (err) {
       const e = toParleyError(err);
       if (e.code === 'unauthorized') ws.close(CLOSE.unauthorized, e.message.slice(0, 120));
       else {
         // The token may be fine: an engine failed. Tell the client to retry rather than re-login.
-        ws.push(errorFrame(e, parsed.frame.ref));
+        this.pushCounted(ws, 'error', errorFrame(e, parsed.frame.ref));
         ws.close(1011, 'try again');
       }
     }

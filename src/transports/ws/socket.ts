@@ -84,6 +84,8 @@ export class ParleySocket extends WebSocket implements ClientPeer {
   busy = false;
   /** Largest number of unsent bytes allowed before 4009. */
   maxBuffered = 0;
+  /** Told when this socket is closed for not reading (the transport counts it: the client may be gone before the close completes). */
+  onTooSlow: (() => void) | undefined = undefined;
   /** True while this socket is in `corked`. */
   corkedNow = false;
   /** ws's TCP socket (not in its type definitions); undefined until open, null once gone. */
@@ -92,6 +94,7 @@ export class ParleySocket extends WebSocket implements ClientPeer {
   push(frame: string): void {
     if (this.readyState !== WebSocket.OPEN) return;
     if (this.bufferedAmount > this.maxBuffered) {
+      this.onTooSlow?.();
       this.close(CLOSE.tooSlow, 'client is not reading its frames');
       return;
     }

@@ -46,6 +46,12 @@ export const conversationRoutes: FastifyPluginAsync<{ core: Core }> = async (app
     return { conversation: await svc.get(p.userId, req.params.id) };
   });
 
+  /** How many members are online: the presence of conversations too large for presence frames. */
+  app.get<{ Params: Static<typeof IdParams> }>('/v1/conversations/:id/presence', { schema: { params: IdParams } }, async (req) => {
+    const p = await authenticate(core, req);
+    return { presence: await core.onlineCounts.count(p.userId, req.params.id) };
+  });
+
   app.patch<{ Params: Static<typeof IdParams>; Body: Static<typeof UpdateConversationBody> }>(
     '/v1/conversations/:id',
     { schema: { params: IdParams, body: UpdateConversationBody } },

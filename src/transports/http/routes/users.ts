@@ -18,8 +18,11 @@ export const userRoutes: FastifyPluginAsync<{ core: Core }> = async (app, { core
   app.get<{ Querystring: Static<typeof UsersQuery> }>('/v1/users', { schema: { querystring: UsersQuery } }, async (req) => {
     await authenticate(core, req);
     const limit = req.query.limit ?? 20;
-    const list = await users.search((req.query.q ?? '').trim().toLowerCase(), limit, req.query.after);
-    return { users: list, next: list.length === limit ? list[list.length - 1]?.username : undefined };
+    // One row more than asked tells whether a next page exists, so `next` is null exactly at the end, as in
+    // every list of the API.
+    const rows = await users.search((req.query.q ?? '').trim().toLowerCase(), limit + 1, req.query.after || undefined);
+    const list = rows.slice(0, limit);
+    return { users: list, next: rows.length > limit ? (list[list.length - 1]?.username ?? null) : null };
   });
 
   app.get<{ Params: Static<typeof IdParams> }>('/v1/users/:id', { schema: { params: IdParams } }, async (req) => {
