@@ -1,6 +1,7 @@
 /**
- * The SQLite store's write path alone, without sockets: `node --import tsx
- * bench/micro/store-append.ts [--rate 10000] [--seconds 5] [--convs 500]`.
+ * A store's write path alone, without sockets: `node --import tsx
+ * bench/micro/store-append.ts [--rate 10000] [--seconds 5] [--convs 500]
+ * [--engine sqlite|postgres]`.
  *
  * Open loop like the direct workload: every millisecond the appends due by
  * then are submitted (to conversations round-robin) without waiting for
@@ -10,12 +11,20 @@
  * from /proc/self/io. Socket costs are not in it, so a store change shows here
  * with far less noise than in the end-to-end bench. Pin it to one core
  * (`taskset -c 0`) and run it under the bench lock.
+ *
+ * `--engine postgres` appends to PostgreSQL at PARLEY_DATABASE_URL (default
+ * the local server) in a schema of its own, dropped afterwards, and also
+ * reports the CPU of every PostgreSQL process (read from /proc, so it needs
+ * to run as the server's user or root): what one append costs the database.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { openSqliteStore, type SqliteStore } from '../../src/engines/sqlite/store.js';
+import pg from 'pg';
+import type { Store } from '../../src/core/ports/store.js';
+import { openPostgresStore } from '../../src/engines/postgres/store.js';
+import { openSqliteStore } from '../../src/engines/sqlite/store.js';
 import { Histogram } from '../lib/histogram.js';
 
 interface Args {
@@ -25,17 +34,19 @@ interface Args {
   warmupSeconds: number;
   stored: number;
   synchronous: 'normal' | 'full';
+  engine: 'sqlite' | 'postgres';
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { rate: 10_000, seconds: 5, convs: 500, warmupSeconds: 2, stored: 0, synchronous: 'normal' };
+  const a: Args = { rate: 10_000, seconds: 5, convs: 500, warmupSeconds: 2, stored: 0, synchronous: 'normal', engine: 'sqlite' };
   for (let i = 0; i < argv.length; i += 2) {
     const k = (argv[i] ?? '').replace(/^--/, '');
     const v = argv[i + 1] ?? '';
     if (k === 'synchronous') a.synchronous = v === 'full' ? 'full' : 'normal';
+    else if (k === 'engine') a.engine = v === 'postgres' ? 'postgres' : 'sqlite';
     else if (k === 'rate' || k === 'seconds' || k === 'convs' || k === 'stored') a[k] = Number(v);
     else if (k === 'warmup') a.warmupSeconds = Number(v);
-    else throw new Error(`unknown option --${k} (--rate, --seconds, --convs, --warmup, --stored, --synchronous)`);
+    else throw new Error(`unknown option --${k} (--rate, --seconds, --convs, --warmup, --stored, --synchronous, --engine)`);
   }
   return a;
 }
@@ -46,7 +57,7 @@ function procIo(): { wchar: number; syscw: number } {
   return { wchar: get('wchar'), syscw: get('syscw') };
 }
 
-async function seed(store: SqliteStore, convs: number): Promise<string[][]> {
+async function seed(store: Store, convs: number): Promise<string[][]> {
   const T0 = Date.now();
   const pairs: string[][] = [];
   for (let i = 0; i < convs; i++) {
@@ -69,6 +80,36 @@ async function seed(store: SqliteStore, convs: number): Promise<string[][]> {
 
 const BODY = 'x'.repeat(64);
 
+/** CPU seconds used so far by every process of the PostgreSQL server (its user's processes), or NaN when /proc does not tell. */
+function postgresCpuSeconds(): number {
+  const hz = 100;
+  let uid = -1;
+  try {
+    uid = statSync('/var/lib/postgresql').uid;
+  } catch {
+    return NaN;
+  }
+  let ticks = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (statSync(`/proc/${pid}`).uid !== uid) continue;
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(rest[11]) + Number(rest[12]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks / hz;
+}
+
+/** Counters an engine may have: the SQLite store's group commits, the PostgreSQL store's batches. */
+function commitCount(store: Store): number {
+  const s = (store as { stats?: () => { commits?: number; batches?: number } }).stats?.();
+  return s?.commits ?? s?.batches ?? 0;
+}
+
 /** What the store's checkpointer counts (engines/sqlite/checkpointer.ts), when it has one. */
 interface CheckpointCounters {
   checkpoints: number;
@@ -81,7 +122,12 @@ async function main(): Promise<void> {
   const args = parse(process.argv.slice(2));
   const dir = mkdtempSync(join(tmpdir(), 'parley-micro-'));
   const path = join(dir, 'parley.db');
-  const store = openSqliteStore({ path, synchronous: args.synchronous });
+  const pgUrl = process.env.PARLEY_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const pgSchema = `parley_micro_${process.pid}`;
+  const store: Store =
+    args.engine === 'postgres'
+      ? await openPostgresStore({ url: pgUrl, schema: pgSchema })
+      : openSqliteStore({ path, synchronous: args.synchronous });
   let seq = 0;
   try {
     const pairs = await seed(store, args.convs);
@@ -112,7 +158,8 @@ async function main(): Promise<void> {
       const total = Math.round(args.rate * seconds);
       const io0 = procIo();
       const cpu0 = process.cpuUsage();
-      const stats0 = store.stats();
+      const commits0 = commitCount(store);
+      const pg0 = args.engine === 'postgres' ? postgresCpuSeconds() : NaN;
       const t0 = performance.now();
       let sent = 0;
       let maxTick = 0;
@@ -141,7 +188,8 @@ async function main(): Promise<void> {
       const wall = performance.now() - t0;
       const cpu = process.cpuUsage(cpu0);
       const io = procIo();
-      const stats = store.stats();
+      const commits = commitCount(store) - commits0;
+      const pgCpu = args.engine === 'postgres' ? postgresCpuSeconds() - pg0 : NaN;
       // Optional: the same script also measures an older store (a checkout of an earlier commit) that has no checkpointer.
       const ck = (store as { checkpoints?: () => CheckpointCounters | undefined }).checkpoints?.();
       if (!measure) return;
@@ -155,11 +203,12 @@ async function main(): Promise<void> {
       })();
       process.stdout.write(
         [
-          `rate ${args.rate}/s × ${seconds} s over ${args.convs} conversations (${args.synchronous}):`,
-          `  cpu ${us.toFixed(1)} µs/append (user ${(cpu.user / total).toFixed(1)}, sys ${(cpu.system / total).toFixed(1)}), ${((100 * (cpu.user + cpu.system)) / 1000 / wall).toFixed(0)}% of a core`,
+          `rate ${args.rate}/s × ${seconds} s over ${args.convs} conversations (${args.engine}${args.engine === 'sqlite' ? `, ${args.synchronous}` : ''}):`,
+          ...(Number.isNaN(pgCpu) ? [] : [`  PostgreSQL server cpu ${((pgCpu * 1e6) / total).toFixed(1)} µs/append, ${((100 * pgCpu * 1000) / wall).toFixed(0)}% of a core`]),
+          `  this process cpu ${us.toFixed(1)} µs/append (user ${(cpu.user / total).toFixed(1)}, sys ${(cpu.system / total).toFixed(1)}), ${((100 * (cpu.user + cpu.system)) / 1000 / wall).toFixed(0)}% of a core`,
           `  append latency p50 ${(hist.percentile(0.5) / 1000).toFixed(2)} p99 ${(hist.percentile(0.99) / 1000).toFixed(2)} max ${(hist.max / 1000).toFixed(2)} ms`,
           `  event loop: longest gap between 1 ms ticks ${maxTick.toFixed(1)} ms, delay p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms`,
-          `  commits ${stats.commits - stats0.commits} (${(total / Math.max(1, stats.commits - stats0.commits)).toFixed(1)} appends each)`,
+          `  commits ${commits} (${(total / Math.max(1, commits)).toFixed(1)} appends each)`,
           `  checkpoints so far: ${ck ? `${ck.checkpoints} in the worker (longest ${ck.longestMs.toFixed(1)} ms), WAL started over ${ck.restarts} times (gate closed at most ${ck.longestGateMs.toFixed(1)} ms)` : 'none (SQLite automatic)'}`,
           `  written ${((io.wchar - io0.wchar) / total).toFixed(0)} B/append in ${((io.syscw - io0.syscw) / total).toFixed(2)} write calls/append; WAL file now ${(wal / 2 ** 20).toFixed(1)} MiB`,
         ].join('\n') + '\n',
@@ -170,6 +219,12 @@ async function main(): Promise<void> {
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
+    if (args.engine === 'postgres') {
+      const c = new pg.Client({ connectionString: pgUrl });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`);
+      await c.end();
+    }
   }
 }
 
