@@ -83,7 +83,7 @@ const BODY = 'x'.repeat(64);
 /** CPU seconds used so far by every process of the PostgreSQL server (its user's processes), or NaN when /proc does not tell. */
 function postgresCpuSeconds(): number {
   const hz = 100;
-  let uid = -1;
+  let uid: number;
   try {
     uid = statSync('/var/lib/postgresql').uid;
   } catch {
