@@ -10,7 +10,7 @@ import type { Id, User } from '../protocol/model.js';
 import type { DeviceRecord, Store } from './ports/store.js';
 import type { IdGenerator } from './ids.js';
 import type { Fanout } from './fanout.js';
-import { badRequest, notFound, refuseNul, unauthorized } from './errors.js';
+import { badRequest, codePoints, notFound, refuseNul, unauthorized } from './errors.js';
 import { pageSessions, type SessionPage } from './sessions.js';
 
 export interface AuthOptions {
@@ -77,9 +77,10 @@ export class AuthService {
   async register(username: string, password: string, displayName?: string): Promise<User> {
     const name = username.trim().toLowerCase();
     if (!USERNAME.test(name)) throw badRequest('The username must be 3 to 32 characters of a-z, 0-9, _ . and -.');
-    if (password.length < 8 || password.length > 256) throw badRequest('The password must be 8 to 256 characters.');
+    const passwordChars = codePoints(password);
+    if (passwordChars < 8 || passwordChars > 256) throw badRequest('The password must be 8 to 256 characters.');
     const display = (displayName ?? '').trim() || name;
-    if (display.length > 64) throw badRequest('The display name must be at most 64 characters.');
+    if (codePoints(display) > 64) throw badRequest('The display name must be at most 64 characters.');
     refuseNul(display, 'display name');
     return this.store.users.create({ id: this.ids.next(), username: name, displayName: display, createdAt: Date.now(), passwordHash: await this.hash(password) });
   }

@@ -4,7 +4,7 @@ import type { AppendInput, Store } from './ports/store.js';
 import type { IdGenerator } from './ids.js';
 import type { MembershipCache } from './membership.js';
 import type { Fanout } from './fanout.js';
-import { badRequest, forbidden, notFound, refuseNul, tooLarge } from './errors.js';
+import { badRequest, codePoints, forbidden, notFound, refuseNul, tooLarge } from './errors.js';
 
 const MAX_TITLE = 200;
 const MAX_INITIAL_MEMBERS = 10_000;
@@ -165,7 +165,7 @@ function checkTitle(title: string): string {
   const t = title.trim();
   if (!t) throw badRequest('The title must not be empty.');
   refuseNul(t, 'title');
-  if (t.length > MAX_TITLE) throw tooLarge(`The title is longer than ${MAX_TITLE} characters.`);
+  if (t.length > MAX_TITLE && codePoints(t) > MAX_TITLE) throw tooLarge(`The title is longer than ${MAX_TITLE} characters.`);
   return t;
 }
 

@@ -23,6 +23,17 @@ export const badRequest = (m: string): ParleyError => new ParleyError('bad_reque
 export function refuseNul(value: string, what: string): void {
   if (value.includes('\u0000')) throw badRequest(`The ${what} must not contain the character U+0000.`);
 }
+/** Characters as the protocol counts them (docs/protocol.md §1): Unicode code points, not UTF-16 units. */
+export function codePoints(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) i++;
+    n++;
+  }
+  return n;
+}
+
 export const forbidden = (m: string): ParleyError => new ParleyError('forbidden', m);
 export const notFound = (m: string): ParleyError => new ParleyError('not_found', m);
 export const tooLarge = (m: string): ParleyError => new ParleyError('too_large', m);

@@ -5,7 +5,7 @@ import type { IdGenerator } from './ids.js';
 import type { MembershipCache } from './membership.js';
 import type { Fanout } from './fanout.js';
 import type { RateLimits } from './limits.js';
-import { badRequest, conflict, forbidden, notFound, refuseNul, tooLarge } from './errors.js';
+import { badRequest, codePoints, conflict, forbidden, notFound, refuseNul, tooLarge } from './errors.js';
 
 export type WriteResult = { event: ConversationEvent } | { message: Message };
 
@@ -100,12 +100,3 @@ export class MessagingService {
   }
 }
 
-function codePoints(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) i++;
-    n++;
-  }
-  return n;
-}

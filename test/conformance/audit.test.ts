@@ -1,0 +1,56 @@
+/**
+ * Black-box conformance checks against shared/PROTOCOL.md and docs/protocol.md
+ * that the rest of the suite did not cover: a real server on 127.0.0.1, real
+ * HTTP and WebSocket clients, nothing mocked.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Harness } from '../helpers/server.js';
+import { PASSWORD, expectError, expectStatus, uniqueName } from '../helpers/http.js';
+import type { Conversation, Message, User } from '../../src/protocol/model.js';
+import type { FrameOf } from '../helpers/ws-client.js';
+
+const EMOJI = '😀'; // one code point, two UTF-16 units
+
+describe('conformance audit', () => {
+  let h: Harness;
+  before(async () => {
+    h = await Harness.start();
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  test('titles, display names and passwords are counted in code points, as message bodies are', async () => {
+    const reg = (json: Record<string, unknown>) => h.api.req<{ user: User }>('POST', '/v1/auth/register', { json });
+    // Display name: 64 characters is the limit.
+    const ok = await reg({ username: uniqueName('dn'), password: PASSWORD, displayName: EMOJI.repeat(64) });
+    expectStatus(ok, 201, '64-emoji display name');
+    assert.equal(ok.body.user.displayName, EMOJI.repeat(64));
+    expectError(await reg({ username: uniqueName('dn'), password: PASSWORD, displayName: EMOJI.repeat(65) }), 400, 'bad_request', '65-emoji display name');
+    // Password: 8–256 characters.
+    expectStatus(await reg({ username: uniqueName('pw'), password: EMOJI.repeat(8) }), 201, '8-emoji password');
+    expectStatus(await reg({ username: uniqueName('pw'), password: EMOJI.repeat(256) }), 201, '256-emoji password');
+    expectError(await reg({ username: uniqueName('pw'), password: EMOJI.repeat(4) }), 400, 'bad_request', '4-emoji password (8 UTF-16 units)');
+    expectError(await reg({ username: uniqueName('pw'), password: EMOJI.repeat(257) }), 400, 'bad_request', '257-emoji password');
+    // Group title: 200 characters, over it too_large.
+    const [a, b] = await h.api.users(2, 'title');
+    assert.ok(a && b);
+    const create = (title: string) => h.api.req<{ conversation: Conversation }>('POST', '/v1/conversations', { token: a.token, json: { kind: 'group', title, members: [b.id] } });
+    const g = await create(EMOJI.repeat(200));
+    expectStatus(g, 201, '200-emoji title');
+    assert.equal(g.body.conversation.title, EMOJI.repeat(200));
+    expectError(await create(EMOJI.repeat(201)), 413, 'too_large', '201-emoji title');
+    const retitle = (title: string) => h.api.req('PATCH', `/v1/conversations/${g.body.conversation.id}`, { token: a.token, json: { title } });
+    expectStatus(await retitle(`${EMOJI.repeat(199)}!`), 200, 'retitle with 200 characters');
+    expectError(await retitle(EMOJI.repeat(201)), 413, 'too_large', 'retitle with 201 emoji');
+    // Body: 4,000 emoji are fine, 4,001 are too_large (the SDK and the server agree with §1).
+    const d = await h.api.direct(a, b);
+    const ws = await h.connect(a);
+    const ack = await ws.ack({ type: 'send', conversationId: d.id, clientId: 'emoji-4000', body: EMOJI.repeat(4000) });
+    assert.equal((ack as FrameOf<'ack'> & { message: Message }).message.body, EMOJI.repeat(4000));
+    const err = await ws.request({ type: 'send', conversationId: d.id, clientId: 'emoji-4001', body: EMOJI.repeat(4001) });
+    assert.equal(err.type, 'error');
+    assert.equal((err as FrameOf<'error'>).code, 'too_large');
+  });
+});
