@@ -1,7 +1,7 @@
 /**
  * EventStore on PostgreSQL (contract: core/ports/store.ts).
  *
- * An append is one call of the `append_events` function (schema-v1.ts): one
+ * An append is one call of the `append_events` function (schema-v2.ts): one
  * round trip and one transaction (the statement's own) per batch of appends
  * (batcher.ts). Inside it, the conversation row is locked, the next seq taken,
  * the event written and its effect applied to the read models, so seqs are
@@ -20,6 +20,24 @@ import type { ConversationEvent, Message } from '../../protocol/model.js';
 import { Batcher, type BatcherStats, type Settled } from './batcher.js';
 import { isServerError, type Db } from './db.js';
 import { eventFromRow, jsonParam, toEvent, translate, type EventRow, type MessageJson } from './rows.js';
+
+/**
+ * The log after a seq: two tables merged by seq (migration 2). A
+ * `message.created` is its `messages` row, rebuilt as append_events returned
+ * it (same fields, same order, the body as sent); every other kind is a row of
+ * `events`. Each side reads at most `limit` rows from its primary key.
+ */
+const LOG_AFTER = `
+  (SELECT conversation_id, seq, kind, actor_id, at, payload
+     FROM events WHERE conversation_id = $1 AND seq > $2::bigint ORDER BY seq LIMIT $3)
+  UNION ALL
+  (SELECT m.conversation_id, m.seq, 'message.created', m.sender_id, m.created_at,
+          json_build_object('message', json_strip_nulls(json_build_object(
+            'id', m.id, 'conversationId', m.conversation_id, 'seq', m.seq, 'senderId', m.sender_id,
+            'clientId', m.client_id, 'body', coalesce(m.created_body, m.body), 'replyTo', m.reply_to,
+            'createdAt', m.created_at)))
+     FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2::bigint ORDER BY m.seq LIMIT $3)
+  ORDER BY seq LIMIT $3`;
 
 /** What append_events returns for one item. */
 type Outcome =
@@ -68,10 +86,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   async after(conversationId: string, afterSeq: number, limit: number): Promise<ConversationEvent[]> {
-    const rows = await this.db.query<EventRow>(
-      'SELECT * FROM events WHERE conversation_id = $1 AND seq > $2::bigint ORDER BY seq LIMIT $3',
-      [conversationId, afterSeq, limit],
-    );
+    const rows = await this.db.query<EventRow>(LOG_AFTER, [conversationId, afterSeq, limit]);
     return rows.map(eventFromRow);
   }
 

@@ -9,6 +9,7 @@
 import pg from 'pg';
 import { checkSchemaName, TYPES } from './db.js';
 import { SCHEMA_V1 } from './schema-v1.js';
+import { SCHEMA_V2 } from './schema-v2.js';
 
 export interface Migration {
   version: number;
@@ -16,7 +17,10 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial schema', sql: SCHEMA_V1 }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'initial schema', sql: SCHEMA_V1 },
+  { version: 2, name: 'a message is written once', sql: SCHEMA_V2 },
+];
 
 /** First key of the advisory lock ('Parl'); the second is a hash of the schema name. */
 const LOCK_CLASS = 0x5061726c;
