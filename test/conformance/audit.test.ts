@@ -53,4 +53,19 @@ describe('conformance audit', () => {
     assert.equal(err.type, 'error');
     assert.equal((err as FrameOf<'error'>).code, 'too_large');
   });
+
+  test('a DELETE or logout that declares JSON but sends no body still succeeds; a route that needs a body is bad_request', async () => {
+    const [a, b, c] = await h.api.users(3, 'emptyjson');
+    assert.ok(a && b && c);
+    const g = await h.api.group(a, [b, c], 'empty body');
+    const json = { 'content-type': 'application/json' };
+    expectStatus(await h.api.req('DELETE', `/v1/conversations/${g.id}/members/${c.id}`, { token: a.token, headers: json }), 204, 'remove a member');
+    const conv = await h.api.conversation(a, g.id);
+    assert.deepEqual(conv.members.map((m) => m.userId).sort(), [a.id, b.id].sort());
+    expectError(await h.api.req('POST', '/v1/conversations', { token: a.token, headers: json }), 400, 'bad_request', 'create with no body');
+    expectError(await h.api.req('POST', '/v1/auth/login', { headers: json }), 400, 'bad_request', 'login with no body');
+    expectError(await h.api.req('POST', '/v1/auth/login', { raw: '{"username":' }), 400, 'bad_request', 'truncated JSON');
+    expectStatus(await h.api.req('POST', '/v1/auth/logout', { token: b.token, headers: json }), 204, 'logout');
+    expectError(await h.api.req('GET', '/v1/me', { token: b.token }), 401, 'unauthorized', 'me after logout');
+  });
 });

@@ -57,6 +57,15 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     };
   });
 
+  // A request that declares JSON but sends no body (a DELETE or a logout from a client that sets the header on
+  // every call) has no body, as if it had not declared one; routes that need a body still refuse it (bad_request).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (body.length === 0) done(null, undefined);
+    else parseJson(req, body.toString(), done);
+  });
+
   app.setErrorHandler((err, req, reply) => {
     let e: ParleyError;
     const fe = err as { code?: string; statusCode?: number; validation?: unknown; message?: string };
