@@ -68,4 +68,16 @@ describe('conformance audit', () => {
     expectStatus(await h.api.req('POST', '/v1/auth/logout', { token: b.token, headers: json }), 204, 'logout');
     expectError(await h.api.req('GET', '/v1/me', { token: b.token }), 401, 'unauthorized', 'me after logout');
   });
+
+  test('the Bearer scheme of the Authorization header is case-insensitive; anything else is 401', async () => {
+    const a = await h.api.user('bearer');
+    for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
+      const res = await h.api.req<{ user: User }>('GET', '/v1/me', { headers: { authorization: `${scheme} ${a.token}` } });
+      expectStatus(res, 200, `scheme ${scheme}`);
+      assert.equal(res.body.user.id, a.id);
+    }
+    for (const header of [`Basic ${a.token}`, 'Bearer', 'Bearer ', `Bearer ${a.token} extra`, `Bearer${a.token}`, a.token]) {
+      expectError(await h.api.req('GET', '/v1/me', { headers: { authorization: header } }), 401, 'unauthorized', `Authorization: ${header.slice(0, 20)}`);
+    }
+  });
 });

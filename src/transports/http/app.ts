@@ -145,7 +145,9 @@ function sendError(reply: import('fastify').FastifyReply, e: ParleyError): void 
 export async function authenticate(core: Core, req: FastifyRequest): Promise<Principal> {
   if (req.principal) return req.principal;
   const h = req.headers.authorization;
-  if (!h || !h.startsWith('Bearer ')) throw unauthorized('Send an access token as "Authorization: Bearer <token>".');
-  req.principal = await core.auth.verify(h.slice(7).trim());
+  // The scheme is case-insensitive (RFC 9110 §11.1): "bearer" and "BEARER" are "Bearer".
+  const m = h === undefined ? null : /^Bearer +(\S+) *$/i.exec(h);
+  if (!m?.[1]) throw unauthorized('Send an access token as "Authorization: Bearer <token>".');
+  req.principal = await core.auth.verify(m[1]);
   return req.principal;
 }
