@@ -16,13 +16,19 @@ export class ParleyError extends Error {
 
 export const badRequest = (m: string): ParleyError => new ParleyError('bad_request', m);
 
+const LONE_SURROGATE = /\p{Cs}/u;
+
 /**
  * U+0000 is refused in every stored text: PostgreSQL cannot store it, and an
  * engine must never decide what a message may contain.
  */
 export function refuseNul(value: string, what: string): void {
   if (value.includes('\u0000')) throw badRequest(`The ${what} must not contain the character U+0000.`);
+  // A lone UTF-16 surrogate (a JSON escape like "\ud800" with no partner) has no UTF-8 form: every engine would
+  // store something else than what the ack showed, so it is refused like U+0000.
+  if (LONE_SURROGATE.test(value)) throw badRequest(`The ${what} must be valid Unicode text (it has an unpaired surrogate).`);
 }
+
 /** Characters as the protocol counts them (docs/protocol.md §1): Unicode code points, not UTF-16 units. */
 export function codePoints(s: string): number {
   let n = 0;

@@ -80,4 +80,41 @@ describe('conformance audit', () => {
       expectError(await h.api.req('GET', '/v1/me', { headers: { authorization: header } }), 401, 'unauthorized', `Authorization: ${header.slice(0, 20)}`);
     }
   });
+
+  test('an unpaired surrogate in a body, title, reaction or display name is bad_request, never stored altered', async () => {
+    const [a, b] = await h.api.users(2, 'surrogate');
+    assert.ok(a && b);
+    const d = await h.api.direct(a, b);
+    // JSON.stringify writes a lone surrogate as the escape "\ud800", which is valid JSON.
+    const lone = 'x\ud800y';
+    expectError(
+      await h.api.req('POST', `/v1/conversations/${d.id}/messages`, { token: a.token, json: { clientId: 'lone-http', body: lone } }),
+      400,
+      'bad_request',
+      'HTTP send',
+    );
+    expectError(
+      await h.api.req('POST', '/v1/conversations', { token: a.token, json: { kind: 'group', title: `t\udc00`, members: [b.id] } }),
+      400,
+      'bad_request',
+      'group title',
+    );
+    expectError(
+      await h.api.req('POST', '/v1/auth/register', { json: { username: uniqueName('lone'), password: PASSWORD, displayName: lone } }),
+      400,
+      'bad_request',
+      'display name',
+    );
+    const ws = await h.connect(a);
+    const err = await ws.request({ type: 'send', conversationId: d.id, clientId: 'lone-ws', body: lone });
+    assert.equal(err.type, 'error', JSON.stringify(err));
+    assert.equal((err as FrameOf<'error'>).code, 'bad_request');
+    const ok = (await ws.ack({ type: 'send', conversationId: d.id, clientId: 'pair', body: `ok ${EMOJI}` })) as FrameOf<'ack'> & { message: Message };
+    const rerr = await ws.request({ type: 'react', messageId: ok.message.id, reaction: '\ud83d' });
+    assert.equal(rerr.type, 'error', JSON.stringify(rerr));
+    assert.equal((rerr as FrameOf<'error'>).code, 'bad_request');
+    assert.ok(ws.open, 'the socket stays open');
+    const page = await h.api.history(a, d.id);
+    assert.deepEqual(page.messages.map((m) => m.body), [`ok ${EMOJI}`], 'only the valid message is stored, as sent');
+  });
 });
