@@ -11,7 +11,10 @@
  * - A message carries everything a receiving node needs to push it: it never
  *   reads the database. `frame` is the serialised server frame, made once.
  * - `publish` resolves when the broker accepted the message (the in-process
- *   engine delivers synchronously before resolving).
+ *   engine delivers synchronously before resolving), or when the engine kept
+ *   it to send as soon as its link to the broker is back (bounded in count
+ *   and age; a message older than that is dropped, and the nodes' catch-up
+ *   after an outage covers it).
  * - Handlers must not mutate payloads: the in-process engine shares them.
  */
 import type { ConversationEvent, Conversation, Id, PresenceStatus, Millis } from '../../protocol/model.js';

@@ -10,11 +10,16 @@
  * would also bring back topics unsubscribed while the link was down), and
  * `healthy()` stays false until that is done, so a node never claims health
  * while it would miss messages.
+ *
+ * What is published while the publisher link is down is kept and sent, in
+ * order, the moment it is back (publish-backlog.ts); until then newer
+ * publishes queue behind it.
  */
 import type { Redis } from 'ioredis';
 import type { Bus, BusHandler, BusMessage } from '../../core/ports/bus.js';
 import { close, connect, DEFAULT_PREFIX, openAll, type RedisEngineOptions } from './connection.js';
 import { decodeBusMessage, encodeBusMessage } from './codec.js';
+import { PublishBacklog, type PublishBacklogOptions, type PublishBacklogStats } from './publish-backlog.js';
 import { TurnBatcher } from './turn-batcher.js';
 
 export type PublishBatching = 'none' | 'turn';
@@ -33,6 +38,8 @@ export interface RedisBusOptions extends RedisEngineOptions {
    * ceiling. @default 'turn'
    */
   publishBatching?: PublishBatching;
+  /** Bounds of what is kept while the publisher link is down (publish-backlog.ts). */
+  backlog?: PublishBacklogOptions;
 }
 
 /** Channels per SUBSCRIBE when resubscribing, so no single command carries thousands. */
@@ -50,6 +57,7 @@ export class RedisBus implements Bus {
   private readonly pub: Redis;
   private readonly sub: Redis;
   private readonly batcher: TurnBatcher | undefined;
+  private readonly backlog: PublishBacklog;
   private readonly onHandlerError: (error: unknown, topic: string) => void;
   /** Wanted topics, each with the SUBSCRIBE that made it live (callers wait on it). */
   private readonly topics = new Map<string, Promise<void>>();
@@ -69,6 +77,7 @@ export class RedisBus implements Bus {
       options.onHandlerError ?? ((error, topic) => console.error(`bus handler failed on ${topic}:`, error));
     this.pub = connect(options, 'parley-bus-pub');
     this.batcher = options.publishBatching === 'none' ? undefined : new TurnBatcher(this.pub);
+    this.backlog = new PublishBacklog(options.backlog);
     this.sub = connect(options, 'parley-bus-sub');
     this.sub.on('message', (channel: string, payload: string) => this.receive(channel, payload));
     this.sub.on('close', () => {
@@ -82,7 +91,11 @@ export class RedisBus implements Bus {
     this.sub.on('close', () => {
       this.outage = true;
     });
-    this.pub.on('ready', () => this.recoveredIfHealthy());
+    this.pub.on('ready', () => {
+      // Synchronously, before any newer publish can reach the new link.
+      this.backlog.flush(this.pub);
+      this.recoveredIfHealthy();
+    });
   }
 
   private recoveredIfHealthy(): void {
@@ -95,6 +108,10 @@ export class RedisBus implements Bus {
     this.assertOpen();
     const channel = this.prefix + topic;
     const payload = encodeBusMessage(message);
+    if (this.pub.status !== 'ready' || this.backlog.size > 0) {
+      this.backlog.add(channel, payload);
+      return;
+    }
     await (this.batcher ? this.batcher.publish(channel, payload) : this.pub.publish(channel, payload));
   }
 
@@ -139,6 +156,11 @@ export class RedisBus implements Bus {
 
   healthy(): boolean {
     return !this.closed && this.resubscribed && this.pub.status === 'ready' && this.sub.status === 'ready';
+  }
+
+  /** Publishes sent late or dropped by the backlog. */
+  get backlogStats(): PublishBacklogStats {
+    return { ...this.backlog.stats };
   }
 
   /** Topics this node is subscribed to (or subscribing). */
