@@ -10,7 +10,7 @@ import type { Id, User } from '../protocol/model.js';
 import type { DeviceRecord, Store } from './ports/store.js';
 import type { IdGenerator } from './ids.js';
 import type { Fanout } from './fanout.js';
-import { badRequest, codePoints, notFound, refuseNul, unauthorized } from './errors.js';
+import { badRequest, codePoints, notFound, refuseUnstorable, unauthorized } from './errors.js';
 import { pageSessions, type SessionPage } from './sessions.js';
 
 export interface AuthOptions {
@@ -81,18 +81,20 @@ export class AuthService {
     if (passwordChars < 8 || passwordChars > 256) throw badRequest('The password must be 8 to 256 characters.');
     const display = (displayName ?? '').trim() || name;
     if (codePoints(display) > 64) throw badRequest('The display name must be at most 64 characters.');
-    refuseNul(display, 'display name');
+    refuseUnstorable(display, 'display name');
     return this.store.users.create({ id: this.ids.next(), username: name, displayName: display, createdAt: Date.now(), passwordHash: await this.hash(password) });
   }
 
   async login(username: string, password: string, deviceName?: string): Promise<Tokens> {
+    const name = deviceName ?? '';
+    refuseUnstorable(name, 'device name');
     const rec = await this.store.users.byUsername(username.trim().toLowerCase());
     // Verify against a dummy hash for unknown users so timing does not reveal which usernames exist.
     const hash = rec?.passwordHash ?? (await (this.dummyHash ??= this.hash(randomBytes(16).toString('hex'))));
     const ok = await argon2.verify(hash, password).catch(() => false);
     if (!rec || !ok) throw unauthorized('Wrong username or password.');
     const now = Date.now();
-    const device: DeviceRecord = { id: this.ids.next(), userId: rec.id, name: (deviceName ?? '').slice(0, 100) || 'device', createdAt: now, lastActiveAt: now };
+    const device: DeviceRecord = { id: this.ids.next(), userId: rec.id, name: (name.length > 100 ? Array.from(name).slice(0, 100).join('') : name) || 'device', createdAt: now, lastActiveAt: now };
     await this.store.devices.create(device);
     const { passwordHash: _, ...user } = rec;
     return this.issue(user, device.id);

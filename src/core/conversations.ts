@@ -4,7 +4,7 @@ import type { AppendInput, Store } from './ports/store.js';
 import type { IdGenerator } from './ids.js';
 import type { MembershipCache } from './membership.js';
 import type { Fanout } from './fanout.js';
-import { badRequest, codePoints, forbidden, notFound, refuseNul, tooLarge } from './errors.js';
+import { badRequest, codePoints, forbidden, notFound, refuseUnstorable, tooLarge } from './errors.js';
 
 const MAX_TITLE = 200;
 const MAX_INITIAL_MEMBERS = 10_000;
@@ -164,7 +164,7 @@ export class ConversationService {
 function checkTitle(title: string): string {
   const t = title.trim();
   if (!t) throw badRequest('The title must not be empty.');
-  refuseNul(t, 'title');
+  refuseUnstorable(t, 'title');
   if (t.length > MAX_TITLE && codePoints(t) > MAX_TITLE) throw tooLarge(`The title is longer than ${MAX_TITLE} characters.`);
   return t;
 }

@@ -19,13 +19,13 @@ export const badRequest = (m: string): ParleyError => new ParleyError('bad_reque
 const LONE_SURROGATE = /\p{Cs}/u;
 
 /**
- * U+0000 is refused in every stored text: PostgreSQL cannot store it, and an
- * engine must never decide what a message may contain.
+ * Text no engine can store as sent is refused in every stored field: U+0000
+ * (PostgreSQL cannot store it) and a lone UTF-16 surrogate (it has no UTF-8
+ * form). An engine must never decide what a message may contain.
  */
-export function refuseNul(value: string, what: string): void {
+export function refuseUnstorable(value: string, what: string): void {
   if (value.includes('\u0000')) throw badRequest(`The ${what} must not contain the character U+0000.`);
-  // A lone UTF-16 surrogate (a JSON escape like "\ud800" with no partner) has no UTF-8 form: every engine would
-  // store something else than what the ack showed, so it is refused like U+0000.
+  // Sent as a JSON escape like "\ud800" with no partner; stored, it would read back as U+FFFD, not what the ack showed.
   if (LONE_SURROGATE.test(value)) throw badRequest(`The ${what} must be valid Unicode text (it has an unpaired surrogate).`);
 }
 

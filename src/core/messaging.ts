@@ -5,7 +5,7 @@ import type { IdGenerator } from './ids.js';
 import type { MembershipCache } from './membership.js';
 import type { Fanout } from './fanout.js';
 import type { RateLimits } from './limits.js';
-import { badRequest, codePoints, conflict, forbidden, notFound, refuseNul, tooLarge } from './errors.js';
+import { badRequest, codePoints, conflict, forbidden, notFound, refuseUnstorable, tooLarge } from './errors.js';
 
 export type WriteResult = { event: ConversationEvent } | { message: Message };
 
@@ -65,7 +65,7 @@ export class MessagingService {
   async react(actorId: Id, messageId: Id, reaction: string, active: boolean): Promise<WriteResult> {
     const r = reaction.trim();
     if (!r) throw badRequest('The reaction must not be empty.');
-    refuseNul(r, 'reaction');
+    refuseUnstorable(r, 'reaction');
     await this.limits.write(actorId);
     const msg = await this.writable(actorId, messageId);
     const res = await this.append({ kind: 'message.reacted', conversationId: msg.conversationId, actorId, at: Date.now(), messageId, reaction: r, active });
@@ -84,7 +84,7 @@ export class MessagingService {
 
   private checkBody(body: string): void {
     if (body.trim() === '') throw badRequest('The message body must not be empty.');
-    refuseNul(body, 'message body');
+    refuseUnstorable(body, 'message body');
     // UTF-16 length bounds the count of characters from above; count code points only when it matters.
     if (body.length > this.maxBodyChars && codePoints(body) > this.maxBodyChars) {
       throw tooLarge(`The message body is longer than ${this.maxBodyChars} characters.`);

@@ -81,7 +81,7 @@ describe('conformance audit', () => {
     }
   });
 
-  test('an unpaired surrogate in a body, title, reaction or display name is bad_request, never stored altered', async () => {
+  test('an unpaired surrogate in a body, title, reaction, display name or device name is bad_request, never stored altered', async () => {
     const [a, b] = await h.api.users(2, 'surrogate');
     assert.ok(a && b);
     const d = await h.api.direct(a, b);
@@ -105,6 +105,22 @@ describe('conformance audit', () => {
       'bad_request',
       'display name',
     );
+    for (const deviceName of [lone, 'a\u0000b']) {
+      expectError(
+        await h.api.req('POST', '/v1/auth/login', { json: { username: a.username, password: PASSWORD, deviceName } }),
+        400,
+        'bad_request',
+        `device name ${JSON.stringify(deviceName)}`,
+      );
+    }
+    // A long device name is cut at 100 characters, never inside one.
+    const long = await h.api.req<{ deviceId: string; accessToken: string }>('POST', '/v1/auth/login', {
+      json: { username: a.username, password: PASSWORD, deviceName: `${'d'.repeat(99)}${EMOJI}${EMOJI}` },
+    });
+    expectStatus(long, 200, 'long device name');
+    const sessions = await h.api.req<{ sessions: { deviceId: string; deviceName: string }[] }>('GET', '/v1/sessions', { token: long.body.accessToken });
+    expectStatus(sessions, 200, 'sessions');
+    assert.equal(sessions.body.sessions.find((x) => x.deviceId === long.body.deviceId)?.deviceName, `${'d'.repeat(99)}${EMOJI}`);
     const ws = await h.connect(a);
     const err = await ws.request({ type: 'send', conversationId: d.id, clientId: 'lone-ws', body: lone });
     assert.equal(err.type, 'error', JSON.stringify(err));
