@@ -3,6 +3,7 @@
  * library that checks WebSocket frames), bearer auth, and the route modules.
  * Built in a function so tests can `inject()` without a socket.
  */
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { TSchema } from '@sinclair/typebox';
@@ -41,8 +42,45 @@ const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/v1/auth/register', '/v1/au
 /** Request bodies above this are refused with 413 too_large. */
 export const BODY_LIMIT = 1024 * 1024;
 
+/**
+ * Path parameters the router accepts before giving up on the route. Its default (100) turned an id of 101+
+ * characters into a 404 "No route" while one of 65 was the schema's 400; well above every schema bound (ids 64,
+ * a reaction 32 UTF-16 units), so the schema judges them all.
+ */
+const MAX_PARAM_LENGTH = 4096;
+
+/**
+ * Requests the HTTP parser refuses before Fastify sees them (a malformed Content-Length, a broken header line,
+ * headers over Node's 16 KiB) get the protocol's error body too, not Fastify's own, and the connection closes.
+ */
+function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    const big = err.code === 'HPE_HEADER_OVERFLOW';
+    const e = big
+      ? new ParleyError('too_large', 'The request headers are larger than the server accepts.')
+      : new ParleyError('bad_request', err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'The request did not arrive in time.' : 'The request is not valid HTTP/1.1.');
+    const body = JSON.stringify({ error: { code: e.code, message: e.message } } satisfies ErrorBody);
+    const status = ERROR_STATUS[e.code];
+    socket.write(
+      `HTTP/1.1 ${status} ${big ? 'Payload Too Large' : 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
+}
+
 export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, return503OnClosing: false, forceCloseConnections: true });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    return503OnClosing: false,
+    forceCloseConnections: true,
+    maxParamLength: MAX_PARAM_LENGTH,
+    clientErrorHandler: clientError,
+    // A path the router cannot decode (malformed percent-encoding) gets the protocol's error body, not Fastify's.
+    frameworkErrors: (_err, _req, reply) => sendError(reply, new ParleyError('bad_request', 'The request path is not validly percent-encoded.')),
+  });
 
   app.setValidatorCompiler(({ schema, httpPart }) => {
     const check = TypeCompiler.Compile(schema as TSchema);
