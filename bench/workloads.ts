@@ -630,6 +630,17 @@ export async function group(ctx: Ctx, system: System): Promise<GroupSizeResult[]
 
 // ---------------------------------------------------------------- sync (Parley only: the baselines store nothing)
 
+/**
+ * Users of the sync workload: 0 sends what 1 misses; 2.. fill the store, each
+ * in its own direct conversation with one offline peer (the last). A socket's
+ * frames take effect in order, so one filler appends at most one message per
+ * group commit: the store fills as fast as there are fillers, and 10,000,000
+ * messages through 4 of them took over an hour.
+ */
+const SYNC_FILLERS = 32;
+const SYNC_OFFLINE = SYNC_FILLERS + 2;
+const SYNC_USERS = SYNC_FILLERS + 3;
+
 export async function sync(ctx: Ctx): Promise<SyncStoredResult[]> {
   const { opts } = ctx;
   const out: SyncStoredResult[] = [];
@@ -641,31 +652,31 @@ export async function sync(ctx: Ctx): Promise<SyncStoredResult[]> {
       ctx,
       'parley',
       `sync${stored}`,
-      7,
+      SYNC_USERS,
       async (s) => {
         const w = s.workers[0] as Worker;
-        // 0 = sender A, 1 = device B that misses messages, 2..5 = fillers, 6 = the fillers' offline peer.
-        const { users } = await w.call({ cmd: 'users', prefix: `s${ctx.runId}_${stored}_`, from: 0, count: 7, concurrency: 7 }, 60_000);
+        const { users } = await w.call({ cmd: 'users', prefix: `s${ctx.runId}_${stored}_`, from: 0, count: SYNC_USERS, concurrency: 8 }, 60_000);
         const u = (i: number): BenchUser => users[i] as BenchUser;
+        const fillers = Array.from({ length: SYNC_FILLERS }, (_, k) => k + 2);
         const { ids } = await w.call(
-          { cmd: 'directConvs', pairs: [{ token: u(0).token, peerId: u(1).userId }, ...[2, 3, 4, 5].map((i) => ({ token: u(i).token, peerId: u(6).userId }))] },
+          { cmd: 'directConvs', pairs: [{ token: u(0).token, peerId: u(1).userId }, ...fillers.map((i) => ({ token: u(i).token, peerId: u(SYNC_OFFLINE).userId }))] },
           60_000,
         );
         const specs = users.map((x, idx) => ({ idx, userId: x.userId, token: x.token }));
-        const conn = await w.call({ cmd: 'connect', specs: specs.slice(0, 6), gen: 0, concurrency: 6, timeoutMs: 30_000 }, 60_000);
+        const conn = await w.call({ cmd: 'connect', specs: specs.slice(0, SYNC_OFFLINE), gen: 0, concurrency: 8, timeoutMs: 30_000 }, 60_000);
         if (conn.failed > 0) throw new Error(`sync clients failed to connect: ${JSON.stringify(conn.errors)}`);
         await w.call(
-          { cmd: 'route', routes: [{ idx: 0, target: ids[0] as string, room: false }, ...[2, 3, 4, 5].map((idx, k) => ({ idx, target: ids[k + 1] as string, room: false }))] },
+          { cmd: 'route', routes: [{ idx: 0, target: ids[0] as string, room: false }, ...fillers.map((idx, k) => ({ idx, target: ids[k + 1] as string, room: false }))] },
           10_000,
         );
-        // Fill the store (closed loop, 4 senders), in chunks so progress shows and each call stays bounded.
+        // Fill the store (closed loop), in chunks so progress shows and each call stays bounded.
         const t0 = performance.now();
-        const CHUNK = 25_000;
+        const CHUNK = 100_000;
         for (let done = 0; done < stored; ) {
-          const per = Math.ceil(Math.min(CHUNK * 4, stored - done) / 4);
-          const b = await w.call({ cmd: 'burst', idxs: [2, 3, 4, 5], count: per, window: 256, timeoutMs: 600_000 }, 660_000);
+          const per = Math.ceil(Math.min(CHUNK, stored - done) / SYNC_FILLERS);
+          const b = await w.call({ cmd: 'burst', idxs: fillers, count: per, window: 64, timeoutMs: 600_000 }, 660_000);
           if (!b.ok || b.errors > 0) throw new Error(`filling the store failed: ${JSON.stringify(b.errorCodes)}`);
-          done += per * 4;
+          done += per * SYNC_FILLERS;
           ctx.progress.note(`sync: stored ${Math.min(done, stored)}/${stored} (${Math.round(done / ((performance.now() - t0) / 1000))} msg/s)`);
         }
         const fillMs = performance.now() - t0;
