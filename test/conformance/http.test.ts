@@ -635,6 +635,9 @@ describe('HTTP conformance, round 2', () => {
     );
     const unauth = await h.api.req('POST', '/v1/conversations', { raw: '{not json' });
     expectError(unauth, 401, 'unauthorized', 'bad JSON without a token: the token is checked first');
+    expectError(await get(undefined, '/v1/users?limit=abc'), 401, 'unauthorized', 'bad query without a token');
+    expectError(await get(undefined, `/v1/users/${'x'.repeat(65)}`), 401, 'unauthorized', 'bad path without a token');
+    expectError(await get(undefined, '/v1/nothing?limit=abc'), 404, 'not_found', 'unknown route without a token: the route is checked first');
   });
 
   test('requests the framework or the HTTP parser refuse still get the protocol error body', async () => {
