@@ -76,7 +76,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     bodyLimit: BODY_LIMIT,
     return503OnClosing: false,
     forceCloseConnections: true,
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     clientErrorHandler: clientError,
     // A path the router cannot decode (malformed percent-encoding) gets the protocol's error body, not Fastify's.
     frameworkErrors: (_err, _req, reply) => sendError(reply, new ParleyError('bad_request', 'The request path is not validly percent-encoded.')),
