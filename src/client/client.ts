@@ -117,6 +117,8 @@ type RequestFrame = ClientFrame extends infer F ? (F extends ClientFrame ? Omit<
 const SESSION_KEY = 'session';
 const TYPING_SHOWN_MS = 7000;
 const TYPING_IDLE_MS = 4000;
+/** Tries of one message the server answers with `internal` before it is marked failed (retry() sends it again). */
+const MAX_INTERNAL_ATTEMPTS = 3;
 
 export class ParleyClient extends Emitter<ClientEvents> {
   readonly api: HttpApi;
@@ -1110,11 +1112,14 @@ export class ParleyClient extends Emitter<ClientEvents> {
       return true;
     } catch (err) {
       const e = err instanceof ParleyError ? err : new ParleyError('internal', String(err));
-      if (e.transient) {
+      // A server defect may be this message's own (it meets the same bug every time): after a few
+      // tries it fails like a refusal, so it cannot hold the conversation's later messages forever.
+      const givenUp = e.code === 'internal' && item.attempts + 1 >= MAX_INTERNAL_ATTEMPTS;
+      if (e.transient && !givenUp) {
         await ob.update(item.clientId, { state: 'queued' });
         this.emit('timeline', { conversationId: item.conversationId });
         if (e.code === 'rate_limited' || e.code === 'unavailable' || e.code === 'internal') {
-          const wait = e.retryAfterMs ?? Math.min(10_000, 500 * 2 ** Math.min(item.attempts, 5));
+          const wait = e.retryAfterMs ?? Math.min(10_000, this.opts.backoffMaxMs, this.opts.backoffMinMs * 2 ** Math.min(item.attempts, 5));
           setTimeout(() => void this.pump(item.conversationId), wait);
         } else if (e.code === 'timeout' && this.ws) {
           // No answer at all: the link is probably dead; start over on a new socket.

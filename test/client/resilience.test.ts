@@ -1,13 +1,15 @@
 /**
  * The SDK under faults, against a real server: a connection cut before the ack,
  * a server restart on the same data dir, a client restart from its file store,
- * duplicate frames, out-of-order frames and frames lost on the way.
+ * duplicate frames, out-of-order frames and frames lost on the way, and a
+ * message the server fails on with a defect every time.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { ConversationEvent, Message, ParleyClient } from '../../src/client/index.js';
 import { createNodeClient } from '../../src/client/node.js';
 import type { ClientFrame } from '../../src/protocol/frames.js';
@@ -281,6 +283,34 @@ describe('SDK resilience', () => {
       a.client.stop();
       b.client.stop();
       b2.stop();
+    }
+  });
+
+  test('a message the server answers with internal every time is marked failed after 3 tries; the ones behind it go through', async () => {
+    const a = await signedIn(server.url);
+    const b = await signedIn(server.url);
+    // A real defect on the server, for this one body only: its insert aborts (SQLITE_CONSTRAINT → internal).
+    const db = new Database(join(server.dataDir, 'parley.db'), { timeout: 5000 });
+    db.exec(`CREATE TRIGGER poison_body BEFORE INSERT ON messages WHEN NEW.body = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END`);
+    const errors: string[] = [];
+    a.client.on('error', (e) => errors.push(e.code));
+    try {
+      const id = await directChat(a.client, b.client);
+      await a.client.send(id, 'poison');
+      await a.client.send(id, 'after it');
+      await until(() => bodies(b.client, id).includes('after it'), 10_000, 'the next message arrives');
+      const [failed, ...rest] = a.client.outbox(id);
+      assert.equal(rest.length, 0, 'only the poisoned message stays in the outbox');
+      assert.equal(failed?.body, 'poison');
+      assert.equal(failed?.state, 'failed');
+      assert.equal(failed?.attempts, 3);
+      assert.deepEqual(errors, ['internal']);
+      assert.deepEqual(bodies(b.client, id), ['after it']);
+    } finally {
+      db.exec('DROP TRIGGER poison_body');
+      db.close();
+      a.client.stop();
+      b.client.stop();
     }
   });
 });
