@@ -45,6 +45,27 @@ export class FrameHandler {
     }
   }
 
+  /**
+   * A frame that could not be read (not JSON, not an object, unknown type, a
+   * bad field, binary): it is answered with `error`, and it still counts
+   * against the connection's frame bucket, so a flood of junk is rate limited
+   * and, past MAX_STRIKES, disconnected like any other flood.
+   */
+  refuse(peer: ClientPeer, error: ParleyError, ref: FrameRef | undefined, out: Out): void {
+    let e = error;
+    try {
+      this.core.limits.frame(peer.connId);
+    } catch (err) {
+      e = toParleyError(err);
+      if (e.code === 'rate_limited' && ++peer.strikes >= MAX_STRIKES) {
+        peer.close(CLOSE.policy, 'rate limit exceeded repeatedly');
+        return;
+      }
+    }
+    this.core.metrics.framesOut.inc({ type: 'error' });
+    out(errorFrame(e, ref));
+  }
+
   private async dispatch(peer: ClientPeer, f: ClientFrame, out: Out): Promise<void> {
     const { core } = this;
     const reply = (frame: ServerFrame): void => {

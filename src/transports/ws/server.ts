@@ -5,7 +5,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { ParleySocket } from './socket.js';
+import { BINARY, ParleySocket } from './socket.js';
 import type { Core } from '../../core/core.js';
 import { FrameHandler, errorFrame } from '../frame-handler.js';
 import { parseClientFrame } from '../parse.js';
@@ -94,13 +94,9 @@ export class WsTransport {
 
   private received(ws: ParleySocket, data: RawData, isBinary: boolean): void {
     ws.lastSeen = Date.now();
-    if (isBinary) {
-      if (ws.authState === 0) ws.close(CLOSE.unauthorized, 'the first frame must be auth');
-      else this.pushCounted(ws, 'error', errorFrame(new ParleyError('bad_request', 'Frames must be JSON text, not binary.'), undefined));
-      return;
-    }
+    // A binary message is refused in its turn, after the frames before it (its content is never read).
     // Text frames arrive as one Buffer (ws's default binaryType); decoded in place, not copied first.
-    const text = Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.isBuffer(data) ? data.toString() : Buffer.from(data).toString();
+    const text = isBinary ? BINARY : Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.isBuffer(data) ? data.toString() : Buffer.from(data).toString();
     if (ws.busy) {
       const q = (ws.queue ??= []);
       q.push(text);
@@ -110,10 +106,10 @@ export class WsTransport {
     void this.run(ws, text);
   }
 
-  private async run(ws: ParleySocket, first: string): Promise<void> {
+  private async run(ws: ParleySocket, first: string | typeof BINARY): Promise<void> {
     ws.busy = true;
     try {
-      let text: string | undefined = first;
+      let text: string | typeof BINARY | undefined = first;
       while (text !== undefined) {
         try {
           await this.process(ws, text);
@@ -131,11 +127,17 @@ export class WsTransport {
   }
 
   /** Handles one frame text; frames of a socket take effect one at a time, in order. */
-  private async process(ws: ParleySocket, text: string): Promise<void> {
+  private async process(ws: ParleySocket, text: string | typeof BINARY): Promise<void> {
+    if (text === BINARY) {
+      if (ws.authState !== 2) ws.close(CLOSE.unauthorized, 'the first frame must be auth');
+      else this.handler.refuse(ws, new ParleyError('bad_request', 'Frames must be JSON text, not binary.'), undefined, (f) => ws.push(f));
+      return;
+    }
     if (ws.authState !== 2) return this.authenticate(ws, text);
     const parsed = parseClientFrame(text);
     if (!parsed.ok) {
-      this.pushCounted(ws, 'error', errorFrame(parsed.error, parsed.ref));
+      // Unreadable frames count against the connection's bucket like any other.
+      this.handler.refuse(ws, parsed.error, parsed.ref, (f) => ws.push(f));
       return;
     }
     await this.handler.handle(ws, parsed.frame, (f) => ws.push(f));

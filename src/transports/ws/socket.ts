@@ -8,6 +8,9 @@ import type { ClientPeer } from '../frame-handler.js';
 import type { SyncBuffer } from '../../core/peer.js';
 import { CLOSE } from '../../protocol/errors.js';
 
+/** Stands for a binary message in a socket's queue: refused in its turn, never parsed. */
+export const BINARY: unique symbol = Symbol('binary message');
+
 /** ws closes oversized frames with 1009; the protocol says 4008. */
 const MESSAGE_TOO_BIG = 1009;
 /** A corked socket holding this much is written out at once (a sync's replay), so little waits in this process. */
@@ -80,7 +83,7 @@ export class ParleySocket extends WebSocket implements ClientPeer {
   /** Set when the socket was asked to close, so the sweeper can cut a peer that never answers. */
   closingSince = 0;
   /** Frames waiting for the previous one of this socket to finish: frames take effect in order. */
-  queue: string[] | undefined = undefined;
+  queue: (string | typeof BINARY)[] | undefined = undefined;
   busy = false;
   /** Largest number of unsent bytes allowed before 4009. */
   maxBuffered = 0;
