@@ -344,6 +344,26 @@ describe('HTTP conformance, round 2', () => {
     assert.equal('title' in dOne.body.conversation, false, 'a direct conversation has no title');
   });
 
+  test('a body that matches no variant of the create union names the field at fault, not "Expected union value"', async () => {
+    const [a, b] = await h.api.users(2, 'union');
+    assert.ok(a && b);
+    const cases: [unknown, RegExp][] = [
+      [{ kind: 'group', members: [b.id] }, /field title: Expected required property/],
+      [{ kind: 'group', title: 5, members: [] }, /field title: Expected string/],
+      [{ kind: 'group', title: 'x' }, /field members: Expected required property/],
+      [{ kind: 'direct', members: [] }, /field members: Expected array length to be greater or equal to 1/],
+      [{ kind: 'direct', members: [b.id, b.id] }, /field members: Expected array length to be less or equal to 1/],
+      [{ kind: 'dm', members: [b.id] }, /field kind: Expected "direct" or "group"/],
+      [{ members: [b.id] }, /field kind: Expected "direct" or "group"/],
+    ];
+    for (const [json, message] of cases) {
+      const r = await post<{ error: { message: string } }>(a, '/v1/conversations', json);
+      expectError(r, 400, 'bad_request', JSON.stringify(json));
+      assert.match(r.body.error.message, message, JSON.stringify(json));
+      assert.match(r.body.error.message, /^Invalid body field [a-z]+: .+\.$/, 'one sentence');
+    }
+  });
+
   test('conversations: non-members get 403 and unknown ids 404 on every conversation route', async () => {
     const [a, b, out] = await h.api.users(3, 'acl');
     assert.ok(a && b && out);

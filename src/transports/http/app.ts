@@ -84,14 +84,25 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
 
   app.setValidatorCompiler(({ schema, httpPart }) => {
     const check = TypeCompiler.Compile(schema as TSchema);
+    // A union told apart by a literal field (the create body's `kind`): a body is judged against the variant it names,
+    // so the answer says which field is wrong instead of "Expected union value".
+    const tagged = taggedUnion(schema as TSchema);
     // Query strings and path params arrive as strings; bodies must already have the right JSON types.
     const convert = httpPart === 'querystring' || httpPart === 'params';
     return (data: unknown) => {
       const value = convert ? numericStrings(schema as TSchema, data) : data;
       if (check.Check(value)) return { value };
+      const invalid = (where: string, message: string) => ({
+        error: new ParleyError('bad_request', `Invalid ${httpPart}${where ? ` field ${where}` : ''}: ${message}.`),
+      });
+      if (tagged && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+        const variant = tagged.variants.get((value as Record<string, unknown>)[tagged.key]);
+        if (!variant) return invalid(tagged.key, `Expected ${[...tagged.variants.keys()].map((v) => JSON.stringify(v)).join(' or ')}`);
+        const e = variant.Errors(value).First();
+        return invalid(e?.path ? e.path.slice(1).replace(/\//g, '.') : '', e?.message ?? 'invalid');
+      }
       const e = check.Errors(value).First();
-      const where = e?.path ? e.path.slice(1).replace(/\//g, '.') : '';
-      return { error: new ParleyError('bad_request', `Invalid ${httpPart}${where ? ` field ${where}` : ''}: ${e?.message ?? 'invalid'}.`) };
+      return invalid(e?.path ? e.path.slice(1).replace(/\//g, '.') : '', e?.message ?? 'invalid');
     };
   });
 
@@ -152,6 +163,19 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(pollRoutes, { core: deps.core, frames: deps.frames, mailboxes: deps.mailboxes });
   await app.register(webRoutes, { webDir: deps.core.config.webDir });
   return app;
+}
+
+type Checker = ReturnType<typeof TypeCompiler.Compile>;
+
+/** For a union of objects that each fix one same field to a literal: that field, and each literal's own check. */
+function taggedUnion(schema: TSchema): { key: string; variants: Map<unknown, Checker> } | undefined {
+  const anyOf = (schema as { anyOf?: TSchema[] }).anyOf;
+  if (!anyOf || anyOf.length < 2) return undefined;
+  const literal = (s: TSchema, k: string): unknown => (s as { properties?: Record<string, { const?: unknown }> }).properties?.[k]?.const;
+  const first = (anyOf[0] as { properties?: Record<string, unknown> }).properties ?? {};
+  const key = Object.keys(first).find((k) => anyOf.every((s) => literal(s, k) !== undefined));
+  if (key === undefined) return undefined;
+  return { key, variants: new Map(anyOf.map((s) => [literal(s, key), TypeCompiler.Compile(s)])) };
 }
 
 /**
