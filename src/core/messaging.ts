@@ -30,6 +30,8 @@ export class MessagingService {
   /** Idempotent on (conversation, sender, clientId): a retry returns the original message. */
   async send(actorId: Id, conversationId: Id, clientId: string, body: string, replyTo?: Id): Promise<{ message: Message; created: boolean }> {
     this.checkBody(body);
+    // The clientId is stored and matched on retries: as sent, or not at all (a lone surrogate read back as U+FFFD).
+    refuseUnstorable(clientId, 'clientId');
     await this.limits.write(actorId);
     await this.membership.require(conversationId, actorId);
     const message = { id: this.ids.next(), clientId, body, ...(replyTo === undefined ? {} : { replyTo }) };

@@ -222,6 +222,27 @@ describe('WebSocket conformance', () => {
     assert.deepEqual(ws.violations, []);
   });
 
+  test('a clientId with a lone surrogate or U+0000 is bad_request (it would be stored altered, or fail on PostgreSQL); well-formed ones are kept as sent', async () => {
+    const [a, b] = await h.api.users(2, 'wscid');
+    assert.ok(a && b);
+    const d = await h.api.direct(a, b);
+    const ws = await h.connect(a);
+    for (const clientId of ['\ud800', '\ud801', 'x\udfffy', 'nul\u0000']) {
+      const e = await ws.error({ type: 'send', conversationId: d.id, clientId, body: `clientId ${JSON.stringify(clientId)}` }, 'bad_request');
+      assert.match(e.message, /clientId/);
+    }
+    // Two well-formed clientIds that differ are two messages.
+    const m1 = msgOf(await ws.ack({ type: 'send', conversationId: d.id, clientId: '\ufffd', body: 'one' }));
+    const m2 = msgOf(await ws.ack({ type: 'send', conversationId: d.id, clientId: '😀', body: 'two' }));
+    assert.notEqual(m1.id, m2.id);
+    assert.equal(m2.clientId, '😀');
+    const stored = (await h.api.history(a, d.id)).messages.map((m) => m.clientId);
+    assert.deepEqual(stored, ['\ufffd', '😀'], 'stored as sent, nothing else stored');
+    // HTTP sends share the rule.
+    const res = await h.api.req('POST', `/v1/conversations/${d.id}/messages`, { token: a.token, json: { clientId: '\udc00', body: 'over HTTP' } });
+    assert.equal(res.status, 400, res.text);
+  });
+
   // ---------------------------------------------------------------- writes
   test('send, edit, delete: ack shapes; forbidden for others\' messages, not_found for unknown ids, forbidden after leaving', async () => {
     const [a, b, c] = await h.api.users(3, 'wswrite');
