@@ -660,6 +660,27 @@ describe('HTTP conformance, round 2', () => {
     expectError(await get(undefined, '/v1/nothing?limit=abc'), 404, 'not_found', 'unknown route without a token: the route is checked first');
   });
 
+  test('every 401 carries a Bearer challenge in WWW-Authenticate (RFC 9110 §15.5.2, RFC 6750 §3)', async () => {
+    const a = await h.api.user('challenge');
+    const none = await get(undefined, '/v1/me');
+    expectError(none, 401, 'unauthorized', 'no token');
+    assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="parley"', 'no token: a bare challenge');
+    for (const token of ['garbage', `${a.token}x`]) {
+      const r = await h.api.req('GET', '/v1/conversations', { token });
+      expectError(r, 401, 'unauthorized', 'bad token');
+      assert.equal(r.headers.get('www-authenticate'), 'Bearer realm="parley", error="invalid_token"', 'a refused token');
+    }
+    expectStatus(await post(a, '/v1/auth/logout'), 204, 'logout');
+    const revoked = await get(a, '/v1/me');
+    expectError(revoked, 401, 'unauthorized', 'revoked');
+    assert.equal(revoked.headers.get('www-authenticate'), 'Bearer realm="parley", error="invalid_token"', 'a revoked session');
+    const login = await post(undefined, '/v1/auth/login', { username: a.username, password: 'not the password' });
+    expectError(login, 401, 'unauthorized', 'wrong password');
+    assert.equal(login.headers.get('www-authenticate'), 'Bearer realm="parley"', 'wrong password: a bare challenge');
+    const ok = await get(a, '/healthz');
+    assert.equal(ok.headers.get('www-authenticate'), null, 'only on 401');
+  });
+
   test('requests the framework or the HTTP parser refuse still get the protocol error body', async () => {
     const a = await h.api.user('framework');
     // Malformed percent-encoding in the path: the router cannot decode it.

@@ -196,6 +196,12 @@ function numericStrings(schema: TSchema, data: unknown): unknown {
 
 function sendError(reply: import('fastify').FastifyReply, e: ParleyError): void {
   const body: ErrorBody = { error: { code: e.code, message: e.message } };
+  // A 401 must name the scheme to use (RFC 9110 §15.5.2); error="invalid_token" when a token was sent and refused
+  // (RFC 6750 §3: expired, revoked, malformed), a bare challenge when none was.
+  if (e.code === 'unauthorized') {
+    const sent = /^Bearer +\S/i.test(reply.request.headers.authorization ?? '');
+    void reply.header('WWW-Authenticate', sent ? 'Bearer realm="parley", error="invalid_token"' : 'Bearer realm="parley"');
+  }
   if (e.retryAfterMs !== undefined) {
     body.error.retryAfterMs = e.retryAfterMs;
     void reply.header('Retry-After', String(Math.ceil(e.retryAfterMs / 1000)));
