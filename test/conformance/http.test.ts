@@ -268,7 +268,7 @@ describe('HTTP conformance, round 2', () => {
       names.push(name);
     }
     const a = await h.api.user('searcher');
-    for (const limit of ['0', '101', '201', '-1', 'abc', '1.5', '']) {
+    for (const limit of ['0', '101', '201', '-1', 'abc', '1.5', '', '0x10', '1e1', '5abc', 'Infinity', ' 5']) {
       expectError(await get(a, `/v1/users?q=${prefix}&limit=${limit}`), 400, 'bad_request', `limit=${limit}`);
     }
     expectError(await get(a, `/v1/users?q=${'x'.repeat(65)}`), 400, 'bad_request', 'q of 65 characters');
@@ -535,7 +535,7 @@ describe('HTTP conformance, round 2', () => {
     await h.api.send(a, d.id, 'four');
     await h.api.send(b, d.id, 'five');
     const hist = (q: string) => get<{ messages: Message[]; hasMore: boolean }>(a, `/v1/conversations/${d.id}/messages${q}`);
-    for (const q of ['?limit=0', '?limit=201', '?limit=1.5', '?limit=abc', '?before=0', '?before=-1', '?after=-1', '?after=1.5', '?before=x']) {
+    for (const q of ['?limit=0', '?limit=201', '?limit=1.5', '?limit=abc', '?before=0', '?before=-1', '?after=-1', '?after=1.5', '?before=x', '?after=0x2', '?before=1e1', '?after=99999999999999999999']) {
       expectError(await hist(q), 400, 'bad_request', q);
     }
     const all = await hist('');

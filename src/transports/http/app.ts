@@ -178,10 +178,14 @@ function taggedUnion(schema: TSchema): { key: string; variants: Map<unknown, Che
   return { key, variants: new Map(anyOf.map((s) => [literal(s, key), TypeCompiler.Compile(s)])) };
 }
 
+/** A decimal number as written in a query: no hex, exponent, sign, spaces or "Infinity". */
+const DECIMAL = /^-?\d+(\.\d+)?$/;
+
 /**
- * Query and path values arrive as strings: turn those meant as numbers into
- * numbers with Number() (so "1.5" stays 1.5 and fails an integer check, and
- * "abc" fails), and leave everything else for the check to judge.
+ * Query and path values arrive as strings: turn those meant as numbers and
+ * written as plain decimals into numbers (so "1.5" stays 1.5 and fails an
+ * integer check), and leave everything else ("abc", "0x10", "1e1", a seq past
+ * 2^53) a string for the check to refuse.
  */
 function numericStrings(schema: TSchema, data: unknown): unknown {
   const props = (schema as { properties?: Record<string, { type?: string }> }).properties;
@@ -189,7 +193,10 @@ function numericStrings(schema: TSchema, data: unknown): unknown {
   const out: Record<string, unknown> = { ...(data as Record<string, unknown>) };
   for (const [k, p] of Object.entries(props)) {
     const v = out[k];
-    if ((p.type === 'integer' || p.type === 'number') && typeof v === 'string' && v.trim() !== '') out[k] = Number(v);
+    if ((p.type === 'integer' || p.type === 'number') && typeof v === 'string' && DECIMAL.test(v)) {
+      const n = Number(v);
+      if (p.type === 'number' || Number.isSafeInteger(n)) out[k] = n;
+    }
   }
   return out;
 }
