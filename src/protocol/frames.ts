@@ -16,7 +16,14 @@ import type {
 import type { ErrorCode } from './errors.js';
 
 const Ref = Type.Union([Type.String({ maxLength: 128 }), Type.Integer()]);
-const IdStr = Type.String({ minLength: 1, maxLength: 64 });
+/**
+ * No id contains U+0000; PostgreSQL cannot even compare a text with one (it
+ * answered `internal`), so such an id is refused here like any malformed field.
+ */
+const NO_NUL = '^[^\\u0000]*$';
+const IdStr = Type.String({ minLength: 1, maxLength: 64, pattern: NO_NUL });
+/** A seq: JSON numbers past 2^53 are not exact, and past 2^63 no engine takes them (PostgreSQL answered `internal`). */
+const Seq = (minimum: number) => Type.Integer({ minimum, maximum: Number.MAX_SAFE_INTEGER });
 const ClientId = Type.String({ minLength: 1, maxLength: 128 });
 /** Length limits on bodies are configurable and checked by the core (too_large), not here. */
 const Body = Type.String();
@@ -39,14 +46,14 @@ export const ClientFrameSchemas = {
   sync: Type.Object({
     type: Type.Literal('sync'),
     ref: Type.Optional(Ref),
-    positions: Type.Record(Type.String({ maxLength: 64 }), Type.Integer({ minimum: 0 })),
+    positions: Type.Record(Type.String({ pattern: NO_NUL }), Seq(0), { additionalProperties: false }),
   }),
   typing: Type.Object({ type: Type.Literal('typing'), ref: Type.Optional(Ref), conversationId: IdStr, active: Type.Boolean() }),
   receipt: Type.Object({
     type: Type.Literal('receipt'),
     ref: Type.Optional(Ref),
     conversationId: IdStr,
-    seq: Type.Integer({ minimum: 1 }),
+    seq: Seq(1),
     kind: Type.Union([Type.Literal('delivered'), Type.Literal('read')]),
   }),
   presence: Type.Object({

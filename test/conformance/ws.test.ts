@@ -157,7 +157,7 @@ describe('WebSocket conformance', () => {
         if (field === 'type') continue;
         const variants: unknown[] = (field === 'replyTo' ? [...wrong] : [undefined, ...wrong]).filter((v) => !(field === 'active' && v === true) && !(field === 'seq' && v === 42));
         if (typeof frame[field] === 'string' && field !== 'body') variants.push(field === 'clientId' ? 'c'.repeat(129) : field === 'reaction' ? 'r'.repeat(33) : hugeId, '');
-        if (field === 'seq') variants.push(0, -1, '1');
+        if (field === 'seq') variants.push(0, -1, '1', 2 ** 53 + 2);
         if (field === 'positions') variants.push({ [d.id]: -1 }, { [d.id]: 1.5 }, { [d.id]: '3' }, { [d.id]: null }, { [hugeId]: 0 });
         if (field === 'active') variants.push('true', 1);
         for (const v of variants) {
@@ -380,6 +380,19 @@ describe('WebSocket conformance', () => {
     assert.equal(ws.all('error').length, 3, 'no new errors');
     await ws.error({ type: 'sync', positions: { [mine.id]: -1 } }, 'bad_request');
     await ws.error({ type: 'sync', positions: { [mine.id]: 0.5 } }, 'bad_request');
+    // Seqs past 2^53 are not exact integers in JSON, and past 2^63 PostgreSQL refused them (internal): bad_request.
+    await ws.error({ type: 'sync', positions: { [mine.id]: 2 ** 60 } }, 'bad_request');
+    await ws.error({ type: 'sync', positions: { [mine.id]: 1e300 } }, 'bad_request');
+    await ws.error({ type: 'receipt', conversationId: mine.id, seq: 1e300, kind: 'read' }, 'bad_request');
+    await ws.error({ type: 'receipt', conversationId: mine.id, seq: 2 ** 53, kind: 'delivered' }, 'bad_request');
+    // No id holds U+0000 (PostgreSQL answered internal for one): bad_request, in a position's key too.
+    await ws.error({ type: 'sync', positions: { [`${mine.id}\u0000`]: 0 } }, 'bad_request');
+    await ws.error({ type: 'edit', messageId: 'm\u0000', body: 'x' }, 'bad_request');
+    await ws.error({ type: 'delete', messageId: 'm\u0000' }, 'bad_request');
+    await ws.error({ type: 'send', conversationId: `${mine.id}\u0000`, clientId: 'nul-conv', body: 'x' }, 'bad_request');
+    await ws.error({ type: 'typing', conversationId: 'c\u0000', active: true }, 'bad_request');
+    // The largest exact seq is fine.
+    assert.equal((await ws.request({ type: 'sync', positions: { [mine.id]: Number.MAX_SAFE_INTEGER } })).type, 'synced');
     // Empty positions: every conversation announced, no events.
     ws.drain();
     const before = ws.log.length;
