@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { SignJWT } from 'jose';
 import { Harness } from '../helpers/server.js';
-import { PASSWORD, expectError, expectStatus, uniqueName, type LoginBody, type Res, type TestUser } from '../helpers/http.js';
+import { PASSWORD, expectError as expectErrorShape, expectStatus, uniqueName, type LoginBody, type Res, type TestUser } from '../helpers/http.js';
 import type { Conversation, ConversationEvent, Message, User } from '../../src/protocol/model.js';
 
 const JWT_SECRET = 'conformance-http-secret-0123456789abcdef';
@@ -164,6 +164,15 @@ function rawHttp(base: string, request: string): Promise<{ status: number; heade
       resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), headers: head, body });
     });
   });
+}
+
+/** The error shape, and a message that is one readable sentence: one line, ending in a full stop, no internals. */
+function expectError(res: Res<unknown>, status: number, code: Parameters<typeof expectErrorShape>[2], what = ''): void {
+  expectErrorShape(res, status, code, what);
+  const message = (res.body as { error: { message: string } }).error.message;
+  assert.match(message, /^[A-Z"][^\n]*[.]$/, `${what}: not one sentence: ${JSON.stringify(message)}`);
+  assert.ok(message.length <= 300, `${what}: message of ${message.length} characters`);
+  assert.doesNotMatch(message, /FST_|ERR_|SQLITE|Error:|undefined|\[object/, `${what}: internals in ${JSON.stringify(message)}`);
 }
 
 function isJson(res: Res<unknown>, what: string): void {
@@ -577,6 +586,11 @@ describe('HTTP conformance, round 2', () => {
     expectStatus(await h.api.req('PATCH', `/v1/conversations/${g.id}`, { token: a.token, json: { title: 'renamed' } }), 200, 'rename');
     expectStatus(await h.api.req('DELETE', `/v1/conversations/${g.id}/members/${c.id}`, { token: c.token }), 204, 'leave');
 
+    const renamed = await h.api.req<{ conversation: Conversation }>('PATCH', `/v1/conversations/${g.id}`, { token: a.token, json: { title: 'renamed' } });
+    expectStatus(renamed, 200, 'rename again');
+    keys(renamed.body, ['conversation'], [], 'rename answer');
+    checkConversation(renamed.body.conversation, false, 'after rename');
+    expectStatus(await h.api.req('PATCH', `/v1/conversations/${g.id}`, { token: a.token, json: { title: 'renamed' } }), 200, 'rename to the same title');
     const ev = (q: string) => get<{ events: ConversationEvent[]; hasMore: boolean }>(b, `/v1/conversations/${g.id}/events${q}`);
     for (const q of ['?limit=0', '?limit=1001', '?limit=x', '?after=-1', '?after=1.5']) expectError(await ev(q), 400, 'bad_request', q);
     const all = await ev('');
@@ -585,24 +599,48 @@ describe('HTTP conformance, round 2', () => {
     all.body.events.forEach((e, i) => checkEvent(e, `events[${i}]`));
     assert.deepEqual(
       all.body.events.map((e) => e.kind),
-      ['message.created', 'message.edited', 'message.reacted', 'message.deleted', 'member.joined', 'member.role', 'conversation.updated', 'member.left'],
+      ['message.created', 'message.edited', 'message.reacted', 'message.deleted', 'member.joined', 'member.role', 'conversation.updated', 'member.left', 'conversation.updated', 'conversation.updated'],
     );
-    assert.deepEqual(all.body.events.map((e) => e.seq), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual(all.body.events.map((e) => e.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert.equal(all.body.hasMore, false);
     const created = all.body.events[0];
     assert.ok(created?.kind === 'message.created');
     assert.equal(created.message.body, '', 'a deleted message leaves the log');
     const page = await ev('?after=2&limit=3');
     assert.deepEqual([page.body.events.map((e) => e.seq), page.body.hasMore], [[3, 4, 5], true]);
-    const end = await ev('?after=5&limit=3');
-    assert.deepEqual([end.body.events.map((e) => e.seq), end.body.hasMore], [[6, 7, 8], false], 'a page that ends at the last event');
-    const none = await ev('?after=8');
+    const end = await ev('?after=7&limit=3');
+    assert.deepEqual([end.body.events.map((e) => e.seq), end.body.hasMore], [[8, 9, 10], false], 'a page that ends at the last event');
+    const none = await ev('?after=10');
     assert.deepEqual([none.body.events, none.body.hasMore], [[], false]);
 
     const history = await get<{ messages: Message[] }>(b, `/v1/conversations/${g.id}/messages`);
     const gone = history.body.messages[0];
     checkMessage(gone, 'deleted message');
     assert.ok(gone.deletedAt !== undefined && gone.body === '' && gone.reactions === undefined, JSON.stringify(gone));
+  });
+
+  test('events: concurrent sends from several users and devices get contiguous seqs, each message once', async () => {
+    const [a, b, c] = await h.api.users(3, 'race');
+    assert.ok(a && b && c);
+    const a2 = await h.api.device(a, 'second');
+    const g = await h.api.group(a, [b, c], 'race');
+    const senders = [a, a2, b, c];
+    const sends = Array.from({ length: 40 }, (_, i) => {
+      const u = senders[i % senders.length] as TestUser;
+      // Every fifth is a retry of the one before from the same device: it must not make a second message.
+      const clientId = `race-${i % 5 === 4 ? i - 4 : i}`;
+      return post<{ message: Message }>(u, `/v1/conversations/${g.id}/messages`, { clientId, body: `m${i}` });
+    });
+    const res = await Promise.all(sends);
+    for (const r of res) assert.ok(r.status === 201 || r.status === 200, `${r.status} ${r.text}`);
+    const log = await get<{ events: ConversationEvent[]; hasMore: boolean }>(a, `/v1/conversations/${g.id}/events?limit=1000`);
+    const seqs = log.body.events.map((e) => e.seq);
+    assert.deepEqual(seqs, seqs.map((_, i) => i + 1), 'gap-free, ascending');
+    const ids = log.body.events.map((e) => (e.kind === 'message.created' ? e.message.id : ''));
+    assert.equal(new Set(ids).size, ids.length, 'each message once');
+    const created = new Set(res.filter((r) => r.status === 201).map((r) => r.body.message.id));
+    assert.equal(created.size, log.body.events.length, 'one event per 201');
+    for (const r of res) assert.ok(ids.includes(r.body.message.id), 'every answer names a message of the log');
   });
 
   test('errors: unknown routes and methods, bad JSON, wrong content type, oversized bodies, all in the error shape', async () => {
