@@ -472,6 +472,17 @@ describe('WebSocket conformance', () => {
     assert.deepEqual(await ws.next('pong'), { type: 'pong' });
     ws.sendRaw(JSON.stringify({ type: 'ping', ref: 'x', pad: 'y'.repeat(70_000) }));
     assert.deepEqual(await closed(ws), { code: 4008, reason: 'frame too large' });
+    // Before auth too, and for a binary message.
+    const pre = await h.raw('pre-auth-large');
+    pre.sendRaw(JSON.stringify({ type: 'auth', token: 'y'.repeat(70_000) }));
+    assert.deepEqual(await closed(pre), { code: 4008, reason: 'frame too large' });
+    // A text message that is not UTF-8 fails the connection (RFC 6455 §8.1): 1007.
+    const bad = await h.connect(a, 'bad-utf8');
+    bad.sendRaw(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]));
+    assert.equal((await closed(bad)).code, 1007);
+    const bin = await h.connect(a, 'binary-large');
+    bin.sendRaw(Buffer.alloc(70_000), true);
+    assert.deepEqual(await closed(bin), { code: 4008, reason: 'frame too large' });
   });
 
   // ---------------------------------------------------------------- live delivery
@@ -533,6 +544,21 @@ describe('WebSocket conformance: rate limits', () => {
     }
     const acks = answers.filter((x) => x.type === 'ack').length;
     assert.equal((await h.api.conversation(a, d.id)).lastSeq, acks);
+  });
+
+  test('valid frames past the connection bucket: rate_limited with retryAfterMs, then close 4008 with a reason after 100 in a row', async () => {
+    const a = await h.api.user('wsflood');
+    const ws = await h.connect(a);
+    for (let i = 0; i < 130; i++) ws.send({ type: 'ping', ref: i });
+    const c = await closed(ws, 5000);
+    assert.deepEqual(c, { code: 4008, reason: 'rate limit exceeded repeatedly' });
+    const limited = ws.all('error');
+    assert.ok(limited.length >= 90 && limited.length < 100, `${limited.length} rate_limited errors before the close`);
+    for (const e of limited) {
+      assert.equal(e.code, 'rate_limited');
+      assert.ok(Number.isInteger(e.retryAfterMs) && (e.retryAfterMs ?? 0) > 0);
+      assert.equal(typeof e.ref, 'number', 'the ref is echoed');
+    }
   });
 
   test('invalid frames count against the connection bucket too: a flood of junk is rate limited, and closed 4008 when it goes on', async () => {
