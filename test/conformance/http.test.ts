@@ -425,6 +425,11 @@ describe('HTTP conformance, round 2', () => {
     assert.equal(added.body.conversation.lastSeq, 1, 'one member.joined for one new member');
     assert.equal(added.body.conversation.members.find((m) => m.userId === d.id)?.lastReadSeq, 1);
 
+    for (const role of ['owner', 'boss', 5]) {
+      const r: Res<{ error: { message: string } }> = await h.api.req('PATCH', `/v1/conversations/${g.id}/members/${b.id}`, { token: a.token, json: { role } });
+      expectError(r, 400, 'bad_request', `role ${role}`);
+      assert.equal(r.body.error.message, 'Invalid body field role: Expected "admin" or "member".', `role ${role}`);
+    }
     const promote = await h.api.req<{ conversation: Conversation }>('PATCH', `/v1/conversations/${g.id}/members/${b.id}`, { token: a.token, json: { role: 'admin' } });
     expectStatus(promote, 200, 'promote');
     checkConversation(promote.body.conversation, false, 'after promote');
