@@ -736,6 +736,7 @@ describe('HTTP conformance, round 2', () => {
     expectError(await get(a, `/v1/users/${'x'.repeat(65)}`), 400, 'bad_request', 'id of 65');
     expectError(await get(a, `/v1/users/${'x'.repeat(101)}`), 400, 'bad_request', 'id of 101');
     expectError(await get(a, `/v1/conversations/${'x'.repeat(500)}/messages`), 400, 'bad_request', 'conversation id of 500');
+    expectError(await get(a, `/v1/conversations/${'x'.repeat(10_000)}`), 400, 'bad_request', 'conversation id of 10,000');
     // Broken HTTP: the parser refuses it before any route runs.
     for (const req of [
       'POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n{}',
