@@ -518,6 +518,29 @@ describe('WebSocket conformance', () => {
     assert.ok(!JSON.stringify(wc.log).includes('c must not see this'));
     assert.ok(left.event.seq < after.seq);
   });
+
+  test('a member added while connected, or a new direct conversation, gets a conversation frame and from then on its live events and typing', async () => {
+    const [a, b, c] = await h.api.users(3, 'wsadd');
+    assert.ok(a && b && c);
+    const g = await h.api.group(a, [b], 'added later');
+    const wa = await h.connect(a);
+    const wc = await h.connect(c);
+    expectStatus(await h.api.req('POST', `/v1/conversations/${g.id}/members`, { token: a.token, json: { userIds: [c.id] } }), 200, 'add c');
+    const added = await wc.next('conversation', (f) => f.conversation.id === g.id);
+    assert.ok(added.conversation.members.some((m) => m.userId === c.id));
+    const m = msgOf(await wa.ack({ type: 'send', conversationId: g.id, clientId: 'after-add', body: 'welcome' }));
+    assert.equal((await wc.next('event', (f) => f.event.seq === m.seq)).event.kind, 'message.created');
+    wa.send({ type: 'typing', conversationId: g.id, active: true });
+    await wc.next('typing', (f) => f.conversationId === g.id && f.userId === a.id);
+    // c can act in it at once.
+    const mc = msgOf(await wc.ack({ type: 'send', conversationId: g.id, clientId: 'c-hello', body: 'thanks' }));
+    await wa.next('event', (f) => f.event.seq === mc.seq);
+    // A direct conversation created by someone else.
+    const d = await h.api.direct(b, c);
+    await wc.next('conversation', (f) => f.conversation.id === d.id);
+    const mb = await h.api.send(b, d.id, 'hi c');
+    assert.equal((await wc.next('event', (f) => f.event.conversationId === d.id)).event.seq, mb.seq);
+  });
 });
 
 describe('WebSocket conformance: rate limits', () => {
