@@ -523,6 +523,7 @@ describe('HTTP conformance, round 2', () => {
     const retry = await send({ clientId: 'm-1', body: 'one, again' });
     expectStatus(retry, 200, 'retry');
     assert.deepEqual(retry.body.message, first.body.message, 'the original, not a second message');
+    expectError(await send({ clientId: 'm-1', body: '  ' }), 400, 'bad_request', 'a retry is checked like a send (docs/protocol.md)');
     const conv = await h.api.conversation(a, d.id);
     assert.equal(conv.lastSeq, 1, 'no second event');
 
