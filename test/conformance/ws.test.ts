@@ -584,6 +584,21 @@ describe('WebSocket conformance: rate limits', () => {
     }
   });
 
+  test('POST /v1/frames (the long-poll fallback): unreadable frames count against the frame bucket too', async () => {
+    const a = await h.api.user('polljunk');
+    await sleep(2100); // the bucket is full again
+    const codes: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const res = await h.api.req<{ frames: Err[] }>('POST', '/v1/frames', { token: a.token, json: { type: 'nope', ref: i } });
+      expectStatus(res, 200, 'POST /v1/frames');
+      const [e] = res.body.frames;
+      assert.equal(e?.ref, i);
+      codes.push(String(e?.code));
+    }
+    const limited = codes.filter((c) => c === 'rate_limited').length;
+    assert.ok(limited >= 15, `${limited} of 30 unreadable frames were rate limited: ${codes.join(',')}`);
+  });
+
   test('invalid frames count against the connection bucket too: a flood of junk is rate limited, and closed 4008 when it goes on', async () => {
     const a = await h.api.user('wsjunk');
     const ws = await h.connect(a);
