@@ -40,16 +40,28 @@ export class SyncService {
         }
         let after = positions[id] ?? 0;
         let sentUpTo = after;
+        let removed = false;
         try {
           for (;;) {
             const events = await this.store.events.after(id, after, PAGE);
-            for (const e of events) out(eventFrame(e));
-            this.count('event', events.length);
-            if (events.length > 0) sentUpTo = after = (events[events.length - 1] as { seq: number }).seq;
-            if (events.length < PAGE) break;
+            let sent = 0;
+            for (const e of events) {
+              out(eventFrame(e));
+              sent++;
+              sentUpTo = after = e.seq;
+              // Membership was checked when the sync began; a removal committed since then ends what
+              // this device may read here (its own member.left is the last event it gets).
+              if (e.kind === 'member.left' && e.userId === peer.userId && !(await this.stillMember(id, peer.userId))) {
+                removed = true;
+                break;
+              }
+            }
+            this.count('event', sent);
+            if (removed || events.length < PAGE) break;
           }
         } finally {
-          for (const f of buffer.release(id, sentUpTo)) out(f);
+          const held = buffer.release(id, sentUpTo);
+          if (!removed) for (const f of held) out(f);
         }
       }
       for (const id of mine) {
@@ -64,6 +76,12 @@ export class SyncService {
     }
     out(serializeFrame(ref === undefined ? { type: 'synced' } : { type: 'synced', ref }));
     this.count('synced', 1);
+  }
+
+  /** Asked of the store, not the cache: the removal just read is committed, its cache drop may not have arrived yet. */
+  private async stillMember(conversationId: Id, userId: Id): Promise<boolean> {
+    const conversation = await this.store.conversations.get(conversationId);
+    return conversation?.members.some((m) => m.userId === userId) ?? false;
   }
 
   private async refusal(id: Id, userId: Id, ref: FrameRef | undefined): Promise<ServerFrame> {
