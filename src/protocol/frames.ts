@@ -14,14 +14,9 @@ import type {
   User,
 } from './model.js';
 import type { ErrorCode } from './errors.js';
+import { IdStr, NO_NUL } from './fields.js';
 
 const Ref = Type.Union([Type.String({ maxLength: 128 }), Type.Integer()]);
-/**
- * No id contains U+0000; PostgreSQL cannot even compare a text with one (it
- * answered `internal`), so such an id is refused here like any malformed field.
- */
-const NO_NUL = '^[^\\u0000]*$';
-const IdStr = Type.String({ minLength: 1, maxLength: 64, pattern: NO_NUL });
 /** A seq: JSON numbers past 2^53 are not exact, and past 2^63 no engine takes them (PostgreSQL answered `internal`). */
 const Seq = (minimum: number) => Type.Integer({ minimum, maximum: Number.MAX_SAFE_INTEGER });
 const ClientId = Type.String({ minLength: 1, maxLength: 128 });

@@ -1,7 +1,7 @@
 /** Request schemas of the HTTP API (docs/protocol.md), shared by the server's validation and the SDK's types. */
 import { Type, type Static } from '@sinclair/typebox';
+import { IdStr, LookupText } from './fields.js';
 
-const IdStr = Type.String({ minLength: 1, maxLength: 64 });
 const Limit = (max: number) => Type.Optional(Type.Integer({ minimum: 1, maximum: max }));
 
 export const RegisterBody = Type.Object({
@@ -16,7 +16,7 @@ export const LoginBody = Type.Object({
 });
 export const RefreshBody = Type.Object({ refreshToken: Type.String({ minLength: 1, maxLength: 512 }) });
 
-export const UsersQuery = Type.Object({ q: Type.Optional(Type.String({ maxLength: 64 })), limit: Limit(100), after: Type.Optional(Type.String({ maxLength: 64 })) });
+export const UsersQuery = Type.Object({ q: Type.Optional(LookupText({ maxLength: 64 })), limit: Limit(100), after: Type.Optional(LookupText({ maxLength: 64 })) });
 export const IdParams = Type.Object({ id: IdStr });
 
 export const CreateConversationBody = Type.Union([
@@ -46,7 +46,7 @@ export const ReactionParams = Type.Object({ id: IdStr, reaction: Type.String({ m
 export const ReadBody = Type.Object({ seq: Type.Integer({ minimum: 0 }) });
 export const SessionParams = Type.Object({ deviceId: IdStr });
 export const SessionsQuery = Type.Object({ after: Type.Optional(Type.String({ maxLength: 256 })), limit: Limit(100) });
-export const PresenceQuery = Type.Object({ userIds: Type.String({ minLength: 1, maxLength: 10_000 }) });
+export const PresenceQuery = Type.Object({ userIds: LookupText({ minLength: 1, maxLength: 10_000 }) });
 export const PollQuery = Type.Object({
   cursor: Type.Optional(Type.Integer({ minimum: 0 })),
   timeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 30_000 })),

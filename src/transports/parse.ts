@@ -7,6 +7,7 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { TSchema } from '@sinclair/typebox';
 import { ClientFrameSchemas, type ClientFrame, type FrameRef } from '../protocol/frames.js';
 import { ParleyError } from '../core/errors.js';
+import { explainSchemaError, schemaErrorPath } from './schema-error.js';
 
 const checkers = new Map<string, TypeCheck<TSchema>>(
   Object.entries(ClientFrameSchemas).map(([type, schema]) => [type, TypeCompiler.Compile(schema as TSchema)]),
@@ -41,8 +42,9 @@ export function checkClientFrame(value: unknown): Parsed {
   if (!check) return { ok: false, ref, error: new ParleyError('bad_request', `Unknown frame type "${type.slice(0, 32)}".`) };
   if (!check.Check(value)) {
     const first = check.Errors(value).First();
-    const where = first?.path ? `field ${first.path.slice(1) || 'frame'}` : 'frame';
-    return { ok: false, ref, error: new ParleyError('bad_request', `Invalid ${type} frame: ${where}: ${first?.message ?? 'invalid'}.`) };
+    const path = schemaErrorPath(first, '/');
+    const where = path ? `field ${path}` : 'frame';
+    return { ok: false, ref, error: new ParleyError('bad_request', `Invalid ${type} frame: ${where}: ${explainSchemaError(first)}.`) };
   }
   return { ok: true, frame: value as ClientFrame };
 }

@@ -10,6 +10,7 @@ import type { TSchema } from '@sinclair/typebox';
 import type { Core } from '../../core/core.js';
 import type { Principal } from '../../core/auth.js';
 import { ParleyError, toParleyError, unauthorized } from '../../core/errors.js';
+import { explainSchemaError, schemaErrorPath } from '../schema-error.js';
 import { ERROR_STATUS, type ErrorBody } from '../../protocol/errors.js';
 import type { FrameHandler } from '../frame-handler.js';
 import type { Mailboxes } from '../poll/mailboxes.js';
@@ -99,10 +100,10 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
         const variant = tagged.variants.get((value as Record<string, unknown>)[tagged.key]);
         if (!variant) return invalid(tagged.key, `Expected ${[...tagged.variants.keys()].map((v) => JSON.stringify(v)).join(' or ')}`);
         const e = variant.Errors(value).First();
-        return invalid(e?.path ? e.path.slice(1).replace(/\//g, '.') : '', explain(e));
+        return invalid(schemaErrorPath(e, '.'), explainSchemaError(e));
       }
       const e = check.Errors(value).First();
-      return invalid(e?.path ? e.path.slice(1).replace(/\//g, '.') : '', explain(e));
+      return invalid(schemaErrorPath(e, '.'), explainSchemaError(e));
     };
   });
 
@@ -166,14 +167,6 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
 }
 
 type Checker = ReturnType<typeof TypeCompiler.Compile>;
-
-/** TypeBox's message, except that a field of a few allowed values says which ("Expected "admin" or "member""). */
-function explain(e: { message: string; schema: TSchema } | undefined): string {
-  if (!e) return 'invalid';
-  const anyOf = (e.schema as { anyOf?: { const?: unknown }[] }).anyOf;
-  if (anyOf?.length && anyOf.every((s) => s.const !== undefined)) return `Expected ${anyOf.map((s) => JSON.stringify(s.const)).join(' or ')}`;
-  return e.message;
-}
 
 /** For a union of objects that each fix one same field to a literal: that field, and each literal's own check. */
 function taggedUnion(schema: TSchema): { key: string; variants: Map<unknown, Checker> } | undefined {
