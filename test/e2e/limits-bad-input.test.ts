@@ -334,15 +334,20 @@ describe('slow readers', () => {
     // through the whole flood, for the memory check.
     const wsSlow = await h.connect(slow, 'slow');
     const wsStuck = await h.connect(await h.api.device(slow, 'stuck'), 'stuck');
-    const wsSend = await h.connect(sender, 'sender');
     const fast = await h.connect(await h.api.device(slow, 'fast'), 'slow-user-fast-device');
     const rss = async (): Promise<number> => {
       const v = metricValue(await h.api.metrics(), 'process_resident_memory_bytes');
       assert.ok(v !== undefined && v > 0, 'process_resident_memory_bytes in /metrics');
       return v;
     };
-    const sendBatch = (from: number, n: number, body: string, tag: string): Promise<unknown> =>
-      Promise.all(Array.from({ length: n }, (_, j) => wsSend.ack({ type: 'send', conversationId: d.id, clientId: `${tag}-${from + j}`, body }, 20000)));
+    // Sent over HTTP: a sending socket would get every 60 KB body back twice (ack and event) and could
+    // itself be cut off as a slow reader when this machine is busy, which is not what is tested here.
+    // Ten requests at a time, so the server's heap holds few request bodies at once (RSS is measured below).
+    const sendBatch = async (from: number, n: number, body: string, tag: string): Promise<void> => {
+      for (let k = 0; k < n; k += 10) {
+        await Promise.all(Array.from({ length: Math.min(10, n - k) }, (_, j) => h.api.send(sender, d.id, body, `${tag}-${from + k + j}`)));
+      }
+    };
     // Warm up with the same kind of traffic while everyone reads, so the heap
     // and caches reach their working size first: what grows after that is queueing.
     const WARM = 400;
@@ -384,7 +389,7 @@ describe('slow readers', () => {
 
     // The other device of the same user reads normally and gets everything.
     await fast.collect('event', N, (f) => f.event.seq > WARM, 30000);
-    assert.ok(wsSend.open && fast.open, 'the readers that read are unaffected');
+    assert.ok(fast.open, 'the reader that reads is unaffected');
     wsStuck.resume();
     await wsStuck.closed(10000);
     assert.ok(wsStuck.all('event', (f) => f.event.seq > WARM).length < N, 'the stuck socket was cut off too');
