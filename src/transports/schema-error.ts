@@ -28,5 +28,6 @@ export function schemaErrorPath(e: SchemaError | undefined, sep: string): string
   return e.path
     .slice(1)
     .replace(/\//g, sep)
+    // eslint-disable-next-line no-control-regex -- finding control characters is the point
     .replace(/[\u0000-\u001f\u007f]/g, (c) => `U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`);
 }
