@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under test/ with node's own test runner (through tsx),
+// Runs every *.test.ts under test/ and bench/test/ with node's own test runner (through tsx),
 // one file per process so a leaked socket in one file cannot hang another.
 // Node 20's --test does not expand globs itself, so we list the files here.
 import { readdirSync, statSync } from 'node:fs';
@@ -17,7 +17,8 @@ function collect(dir) {
 }
 
 const filter = process.argv.slice(2);
-let files = collect('test').sort();
+// The bench's own tests (its generator, baselines and runner) are part of the suite too.
+let files = [...collect('test'), ...collect('bench/test')].sort();
 if (filter.length) files = files.filter((f) => filter.some((x) => f.includes(x)));
 if (files.length === 0) {
   console.error('no test files matched');
