@@ -34,14 +34,8 @@ export class FrameHandler {
       await this.dispatch(peer, frame, out);
       peer.strikes = 0;
     } catch (err) {
-      const e = toParleyError(err);
-      if (e.code === 'rate_limited' && ++peer.strikes >= MAX_STRIKES) {
-        peer.close(CLOSE.policy, 'rate limit exceeded repeatedly');
-        return;
-      }
       if (!(err instanceof ParleyError)) core.log.warn({ err, type: frame.type }, 'frame failed');
-      core.metrics.framesOut.inc({ type: 'error' });
-      out(errorFrame(e, frame.ref));
+      this.answerError(peer, toParleyError(err), frame.ref, out);
     }
   }
 
@@ -57,10 +51,15 @@ export class FrameHandler {
       this.core.limits.frame(peer.connId);
     } catch (err) {
       e = toParleyError(err);
-      if (e.code === 'rate_limited' && ++peer.strikes >= MAX_STRIKES) {
-        peer.close(CLOSE.policy, 'rate limit exceeded repeatedly');
-        return;
-      }
+    }
+    this.answerError(peer, e, ref, out);
+  }
+
+  /** The `error` frame for a refused frame; a client rate limited MAX_STRIKES times in a row is disconnected instead. */
+  private answerError(peer: ClientPeer, e: ParleyError, ref: FrameRef | undefined, out: Out): void {
+    if (e.code === 'rate_limited' && ++peer.strikes >= MAX_STRIKES) {
+      peer.close(CLOSE.policy, 'rate limit exceeded repeatedly');
+      return;
     }
     this.core.metrics.framesOut.inc({ type: 'error' });
     out(errorFrame(e, ref));

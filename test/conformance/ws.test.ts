@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
 import { Harness } from '../helpers/server.js';
 import { eventually, expectStatus, sleep } from '../helpers/http.js';
-import { newRef, type FrameOf, type TestWs } from '../helpers/ws-client.js';
+import { stillWorks, type FrameOf, type TestWs } from '../helpers/ws-client.js';
 import type { ConversationEvent, Message } from '../../src/protocol/model.js';
 
 const SECRET = 'conformance-ws-secret-0123456789abcdef';
@@ -24,14 +24,6 @@ const evOf = (a: Ack): ConversationEvent => (a as Ack & { event: ConversationEve
 async function closed(ws: TestWs, ms = 3000): Promise<{ code: number; reason: string }> {
   assert.ok(await eventually(() => ws.closeInfo !== undefined, ms), `${ws.label}: still open after ${ms} ms; ${ws.tail()}`);
   return ws.closeInfo as { code: number; reason: string };
-}
-
-/** After a bad frame: the socket is open, a ping is answered and a send is acked. */
-async function stillWorks(ws: TestWs, conversationId: string, what: string): Promise<void> {
-  assert.ok(ws.open, `${what}: socket closed ${JSON.stringify(ws.closeInfo)}`);
-  assert.equal((await ws.request({ type: 'ping' })).type, 'pong', `${what}: ping after it`);
-  const ack = await ws.ack({ type: 'send', conversationId, clientId: `ok-${newRef()}`, body: `fine after ${what}` });
-  assert.ok('message' in ack, `${what}: send after it`);
 }
 
 describe('WebSocket conformance', () => {

@@ -2,20 +2,11 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Harness } from '../helpers/server.js';
 import { expectError, expectStatus, metricValue, sleep } from '../helpers/http.js';
-import type { TestWs, FrameOf } from '../helpers/ws-client.js';
+import { stillWorks, type TestWs, type FrameOf } from '../helpers/ws-client.js';
 import type { Message } from '../../src/protocol/model.js';
 
 const AUTH_TIMEOUT = 300;
 const IDLE_TIMEOUT = 1500;
-
-/** After a bad frame the socket must still be open and still work. */
-async function stillWorks(ws: TestWs, conversationId: string, what: string): Promise<void> {
-  assert.ok(ws.open, `${what}: socket closed ${JSON.stringify(ws.closeInfo)}`);
-  const r = await ws.request({ type: 'ping' });
-  assert.equal(r.type, 'pong', `${what}: ping after the bad frame`);
-  const ack = await ws.ack({ type: 'send', conversationId, clientId: `after-${Math.random()}`, body: `still fine after ${what}` });
-  assert.ok('message' in ack);
-}
 
 describe('bad input over WebSocket and HTTP', () => {
   let h: Harness;

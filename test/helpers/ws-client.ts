@@ -281,3 +281,11 @@ export class TestWs {
     this.ws.terminate();
   }
 }
+
+/** After a bad frame the socket must still be open and still work: a ping is answered and a send acked. */
+export async function stillWorks(ws: TestWs, conversationId: string, what: string): Promise<void> {
+  assert.ok(ws.open, `${what}: socket closed ${JSON.stringify(ws.closeInfo)}`);
+  assert.equal((await ws.request({ type: 'ping' })).type, 'pong', `${what}: ping after the bad frame`);
+  const ack = await ws.ack({ type: 'send', conversationId, clientId: `after-${newRef()}`, body: `still fine after ${what}` });
+  assert.ok('message' in ack, `${what}: send after the bad frame`);
+}
