@@ -11,7 +11,7 @@ import type { ClientSpec } from './gen/client.js';
 import type { BenchUser } from './gen/parley-http.js';
 import type { System } from './gen/wire.js';
 import { Histogram, summarize, type LatencySummary } from './lib/histogram.js';
-import { cpuMs, rssKiB, affinity, coreTimes, coreBusyPct } from './lib/proc.js';
+import { cpuMs, rssKiB, affinity, coreTimes, coreBusyPct, threadCpuMs, threadCpuDelta } from './lib/proc.js';
 import type { Progress } from './lib/progress.js';
 import { freePort, startSystem, SYSTEM_NAMES, type RunningServer } from './lib/systems.js';
 import { RemoteProfiler } from './lib/inspector.js';
@@ -150,6 +150,12 @@ export interface SyncStoredResult {
   medianSyncMs: number;
   /** Server CPU per reconnect + sync (10 ms clock ticks summed over the trials). */
   serverCpuMsPerSync: number;
+  /** The same CPU by server thread name, summed over the trials (what else ran on the server's core). */
+  serverThreadCpuMs: Record<string, number>;
+  /** Busy percent of all cores beyond the server during the trials' reconnects (other tenants, the kernel). */
+  othersCpuPct: number;
+  /** How long the run waited after the fill for the server to go idle, ms. */
+  settleMs: number;
   allComplete: boolean;
 }
 
@@ -641,85 +647,135 @@ const SYNC_FILLERS = 32;
 const SYNC_OFFLINE = SYNC_FILLERS + 2;
 const SYNC_USERS = SYNC_FILLERS + 3;
 
+/** One store of the sync workload, filled and ready for trials. */
+interface SyncStore {
+  stored: number;
+  s: Session;
+  w: Worker;
+  fillMs: number;
+  settleMs: number;
+  trials: SyncTrial[];
+  serverCpu: number;
+  threads: Record<string, number>;
+  othersMs: number;
+  windowMs: number;
+}
+
+/**
+ * Sync after a gap, with each store size in its own server. Every store is
+ * filled first and all their servers stay up; then the trials take turns
+ * between them (round t starts at store t mod n). This machine's speed drifts
+ * by a third over minutes (other tenants, CPU steal), and trials of one size
+ * run minutes apart from the other's would measure that drift instead of the
+ * store: taking turns puts it in both.
+ */
 export async function sync(ctx: Ctx): Promise<SyncStoredResult[]> {
-  const { opts } = ctx;
-  const out: SyncStoredResult[] = [];
-  for (const stored of opts.syncStored) {
+  const sizes = ctx.opts.syncStored;
+  const open = async (i: number, ready: SyncStore[]): Promise<SyncStoredResult[]> => {
+    const stored = sizes[i];
+    if (stored === undefined) return syncTrials(ctx, ready);
     // A fresh store per size, so "stored" is what the store holds.
     const dir = mkdtempSync(join(tmpdir(), 'parley-bench-sync-'));
     ctx.tmpDirs.push(dir);
-    const r = await session(
-      ctx,
-      'parley',
-      `sync${stored}`,
-      SYNC_USERS,
-      async (s) => {
-        const w = s.workers[0] as Worker;
-        const { users } = await w.call({ cmd: 'users', prefix: `s${ctx.runId}_${stored}_`, from: 0, count: SYNC_USERS, concurrency: 8 }, 60_000);
-        const u = (i: number): BenchUser => users[i] as BenchUser;
-        const fillers = Array.from({ length: SYNC_FILLERS }, (_, k) => k + 2);
-        const { ids } = await w.call(
-          { cmd: 'directConvs', pairs: [{ token: u(0).token, peerId: u(1).userId }, ...fillers.map((i) => ({ token: u(i).token, peerId: u(SYNC_OFFLINE).userId }))] },
-          60_000,
-        );
-        const specs = users.map((x, idx) => ({ idx, userId: x.userId, token: x.token }));
-        const conn = await w.call({ cmd: 'connect', specs: specs.slice(0, SYNC_OFFLINE), gen: 0, concurrency: 8, timeoutMs: 30_000 }, 60_000);
-        if (conn.failed > 0) throw new Error(`sync clients failed to connect: ${JSON.stringify(conn.errors)}`);
-        await w.call(
-          { cmd: 'route', routes: [{ idx: 0, target: ids[0] as string, room: false }, ...fillers.map((idx, k) => ({ idx, target: ids[k + 1] as string, room: false }))] },
-          10_000,
-        );
-        // Fill the store (closed loop), in chunks so progress shows and each call stays bounded.
-        const t0 = performance.now();
-        const CHUNK = 100_000;
-        for (let done = 0; done < stored; ) {
-          const per = Math.ceil(Math.min(CHUNK, stored - done) / SYNC_FILLERS);
-          const b = await w.call({ cmd: 'burst', idxs: fillers, count: per, window: 64, timeoutMs: 600_000 }, 660_000);
-          if (!b.ok || b.errors > 0) throw new Error(`filling the store failed: ${JSON.stringify(b.errorCodes)}`);
-          done += per * SYNC_FILLERS;
-          ctx.progress.note(`sync: stored ${Math.min(done, stored)}/${stored} (${Math.round(done / ((performance.now() - t0) / 1000))} msg/s)`);
-        }
-        const fillMs = performance.now() - t0;
-        // B learns its position, then goes away.
-        await w.call({ cmd: 'track', idxs: [1], on: true }, 10_000);
-        await w.call({ cmd: 'sync', idx: 1, timeoutMs: 30_000 }, 60_000);
-        const trials: SyncTrial[] = [];
-        let serverCpu = 0;
-        // Trial 0 warms the sync path up and is not counted (the first ones run before V8 has optimised it).
-        for (let t = 0; t <= opts.syncTrials; t++) {
-          await w.call({ cmd: 'close', idxs: [1] }, 10_000);
-          const b = await w.call({ cmd: 'burst', idxs: [0], count: 1000, window: 100, timeoutMs: 60_000 }, 90_000);
-          if (!b.ok || b.errors > 0) throw new Error(`sending the missed messages failed: ${JSON.stringify(b.errorCodes)}`);
-          await sleep(200);
-          const cpu0 = cpuMs(s.server.pid);
-          const r = await (t > 0 ? s.profiled : noProfile)(() => w.call({ cmd: 'reconnectSync', idx: 1, gen: t + 1, timeoutMs: 30_000 }, 60_000));
-          if (t > 0) {
-            trials.push({ totalMs: round(r.totalMs, 3), readyMs: round(r.readyMs, 3), syncMs: round(r.ms, 3), events: r.events, ordered: r.ordered });
-            serverCpu += cpuMs(s.server.pid) - cpu0;
-          }
-          ctx.progress.note(`sync @${stored}: trial ${t}/${opts.syncTrials}${t === 0 ? ' (warm-up)' : ''} ${round(r.totalMs, 1)} ms (${r.events} events)`);
-        }
-        await w.call({ cmd: 'close' }, 30_000);
-        const totals = trials.map((x) => x.totalMs);
-        const res: SyncStoredResult = {
-          stored,
-          fillMs: Math.round(fillMs),
-          trials,
-          medianMs: round(median(totals), 3),
-          maxMs: round(Math.max(...totals), 3),
-          medianReadyMs: round(median(trials.map((x) => x.readyMs)), 3),
-          medianSyncMs: round(median(trials.map((x) => x.syncMs)), 3),
-          serverCpuMsPerSync: round(serverCpu / Math.max(trials.length, 1), 1),
-          allComplete: trials.every((x) => x.events === 1000 && x.ordered),
-        };
-        ctx.progress.log(`  Parley      sync @${stored} stored: median ${res.medianMs} ms (ready ${res.medianReadyMs} + sync ${res.medianSyncMs}), max ${res.maxMs} ms, server CPU ${res.serverCpuMsPerSync} ms each, complete+ordered ${res.allComplete}`);
-        return res;
-      },
-      dir,
-    );
-    out.push(r);
+    return session(ctx, 'parley', `sync${stored}`, SYNC_USERS, async (s) => open(i + 1, [...ready, await fillSyncStore(ctx, s, stored)]), dir);
+  };
+  return open(0, []);
+}
+
+async function fillSyncStore(ctx: Ctx, s: Session, stored: number): Promise<SyncStore> {
+  const w = s.workers[0] as Worker;
+  const { users } = await w.call({ cmd: 'users', prefix: `s${ctx.runId}_${stored}_`, from: 0, count: SYNC_USERS, concurrency: 8 }, 60_000);
+  const u = (i: number): BenchUser => users[i] as BenchUser;
+  const fillers = Array.from({ length: SYNC_FILLERS }, (_, k) => k + 2);
+  const { ids } = await w.call(
+    { cmd: 'directConvs', pairs: [{ token: u(0).token, peerId: u(1).userId }, ...fillers.map((i) => ({ token: u(i).token, peerId: u(SYNC_OFFLINE).userId }))] },
+    60_000,
+  );
+  const specs = users.map((x, idx) => ({ idx, userId: x.userId, token: x.token }));
+  const conn = await w.call({ cmd: 'connect', specs: specs.slice(0, SYNC_OFFLINE), gen: 0, concurrency: 8, timeoutMs: 30_000 }, 60_000);
+  if (conn.failed > 0) throw new Error(`sync clients failed to connect: ${JSON.stringify(conn.errors)}`);
+  await w.call(
+    { cmd: 'route', routes: [{ idx: 0, target: ids[0] as string, room: false }, ...fillers.map((idx, k) => ({ idx, target: ids[k + 1] as string, room: false }))] },
+    10_000,
+  );
+  // Fill the store (closed loop), in chunks so progress shows and each call stays bounded.
+  const t0 = performance.now();
+  const CHUNK = 100_000;
+  for (let done = 0; done < stored; ) {
+    const per = Math.ceil(Math.min(CHUNK, stored - done) / SYNC_FILLERS);
+    const b = await w.call({ cmd: 'burst', idxs: fillers, count: per, window: 64, timeoutMs: 600_000 }, 660_000);
+    if (!b.ok || b.errors > 0) throw new Error(`filling the store failed: ${JSON.stringify(b.errorCodes)}`);
+    done += per * SYNC_FILLERS;
+    ctx.progress.note(`sync: stored ${Math.min(done, stored)}/${stored} (${Math.round(done / ((performance.now() - t0) / 1000))} msg/s)`);
   }
-  return out;
+  const fillMs = performance.now() - t0;
+  // The fill leaves work behind it (the WAL's checkpoint, dirty pages the kernel writes out); the
+  // trials measure a store at rest, as a device reconnecting to a running server finds it.
+  const settled = performance.now();
+  await settle(s.server.pid, 120_000);
+  const settleMs = performance.now() - settled;
+  // B learns its position, then goes away.
+  await w.call({ cmd: 'close', idxs: fillers }, 10_000);
+  await w.call({ cmd: 'track', idxs: [1], on: true }, 10_000);
+  await w.call({ cmd: 'sync', idx: 1, timeoutMs: 30_000 }, 60_000);
+  return { stored, s, w, fillMs, settleMs, trials: [], serverCpu: 0, threads: {}, othersMs: 0, windowMs: 0 };
+}
+
+/** One trial: B goes away, A sends 1,000 messages, B reconnects and syncs. Trial 0 is a warm-up and not counted. */
+async function syncTrial(ctx: Ctx, st: SyncStore, t: number): Promise<void> {
+  const { s, w } = st;
+  await w.call({ cmd: 'close', idxs: [1] }, 10_000);
+  const b = await w.call({ cmd: 'burst', idxs: [0], count: 1000, window: 100, timeoutMs: 60_000 }, 90_000);
+  if (!b.ok || b.errors > 0) throw new Error(`sending the missed messages failed: ${JSON.stringify(b.errorCodes)}`);
+  await sleep(200);
+  const cpu0 = cpuMs(s.server.pid);
+  const th0 = threadCpuMs(s.server.pid);
+  const cores0 = coreTimes();
+  const gen0 = cpuMs(w.proc.pid);
+  const w0 = performance.now();
+  // The first ones run before V8 has optimised the sync path.
+  const r = await (t > 0 ? s.profiled : noProfile)(() => w.call({ cmd: 'reconnectSync', idx: 1, gen: t + 1, timeoutMs: 30_000 }, 60_000));
+  if (t > 0) {
+    const ms = performance.now() - w0;
+    st.trials.push({ totalMs: round(r.totalMs, 3), readyMs: round(r.readyMs, 3), syncMs: round(r.ms, 3), events: r.events, ordered: r.ordered });
+    const server = cpuMs(s.server.pid) - cpu0;
+    st.serverCpu += server;
+    for (const [name, d] of Object.entries(threadCpuDelta(th0, threadCpuMs(s.server.pid)))) st.threads[name] = (st.threads[name] ?? 0) + d;
+    const busy = coreBusyPct(cores0, coreTimes()).reduce((a, c) => a + c, 0);
+    st.othersMs += Math.max(0, (busy / 100) * ms - server - (cpuMs(w.proc.pid) - gen0));
+    st.windowMs += ms;
+  }
+  ctx.progress.note(`sync @${st.stored}: trial ${t}/${ctx.opts.syncTrials}${t === 0 ? ' (warm-up)' : ''} ${round(r.totalMs, 1)} ms (${r.events} events)`);
+}
+
+async function syncTrials(ctx: Ctx, stores: SyncStore[]): Promise<SyncStoredResult[]> {
+  for (let t = 0; t <= ctx.opts.syncTrials; t++) {
+    for (let k = 0; k < stores.length; k++) await syncTrial(ctx, stores[(t + k) % stores.length] as SyncStore, t);
+  }
+  return Promise.all(
+    stores.map(async (st) => {
+      await st.w.call({ cmd: 'close' }, 30_000);
+      const totals = st.trials.map((x) => x.totalMs);
+      const res: SyncStoredResult = {
+        stored: st.stored,
+        fillMs: Math.round(st.fillMs),
+        trials: st.trials,
+        medianMs: round(median(totals), 3),
+        maxMs: round(Math.max(...totals), 3),
+        medianReadyMs: round(median(st.trials.map((x) => x.readyMs)), 3),
+        medianSyncMs: round(median(st.trials.map((x) => x.syncMs)), 3),
+        serverCpuMsPerSync: round(st.serverCpu / Math.max(st.trials.length, 1), 1),
+        serverThreadCpuMs: st.threads,
+        othersCpuPct: round(st.windowMs > 0 ? (st.othersMs / st.windowMs) * 100 : 0, 1),
+        settleMs: Math.round(st.settleMs),
+        allComplete: st.trials.every((x) => x.events === 1000 && x.ordered),
+      };
+      ctx.progress.log(
+        `  Parley      sync @${res.stored} stored: median ${res.medianMs} ms (ready ${res.medianReadyMs} + sync ${res.medianSyncMs}), max ${res.maxMs} ms, server CPU ${res.serverCpuMsPerSync} ms each (by thread ${JSON.stringify(res.serverThreadCpuMs)}), others ${res.othersCpuPct}%, settled in ${res.settleMs} ms, complete+ordered ${res.allComplete}`,
+      );
+      return res;
+    }),
+  );
 }
 
 // ---------------------------------------------------------------- reconnect storm

@@ -4,7 +4,7 @@
  * its PID at the end of the run, on error and on Ctrl-C alike.
  */
 import { spawn, execFileSync, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 
 export interface Proc {
   name: string;
@@ -142,6 +142,43 @@ export function cpuMs(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * CPU time of each thread of a process, in milliseconds, summed by thread name
+ * (the main thread is named after the command; Node names its others, e.g.
+ * "V8Worker", "libuv-worker", and a worker_threads Worker's "WorkerThread"),
+ * to tell which of them a measured window's CPU went to.
+ */
+export function threadCpuMs(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[name] = (out[name] ?? 0) + ((Number(rest[11]) + Number(rest[12])) * 1000) / ticksPerSec();
+    } catch {
+      /* the thread ended between the listing and the read */
+    }
+  }
+  return out;
+}
+
+/** Per-name difference of two threadCpuMs() readings, names that used no CPU left out. */
+export function threadCpuDelta(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, ms] of Object.entries(b)) {
+    const d = ms - (a[name] ?? 0);
+    if (d > 0) out[name] = Math.round(d);
+  }
+  return out;
 }
 
 /** Which cores the process may run on, as taskset prints it, e.g. "0". */

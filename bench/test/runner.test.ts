@@ -1,6 +1,7 @@
 /**
- * The runner end to end on the bare ws baseline, tiny sizes: it measures,
- * prints the table, and leaves no server or generator process behind.
+ * The runner end to end, tiny sizes: on the bare ws baseline, and Parley's
+ * sync workload; each measures, prints the table, and leaves no server or
+ * generator process behind.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,8 @@ function benchProcesses(): number[] {
     try {
       const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
       if (cmd.includes('bench/servers/') || cmd.includes('bench/gen/worker.ts')) pids.push(Number(d));
+      // A Parley server of the bench: its data lives under a parley-bench-* temporary folder.
+      else if (cmd.includes('serve') && /PARLEY_DATA_DIR=[^\0]*parley-bench-/.test(readFileSync(`/proc/${d}/environ`, 'utf8'))) pids.push(Number(d));
     } catch {
       /* gone */
     }
@@ -35,6 +38,22 @@ test('npm run bench on bare ws (idle + direct + storm, tiny) prints results and 
   assert.match(r.stdout, /\| reconnect storm 200 \| failed reconnects \| 0\.00 \|/);
   assert.match(r.stderr, /idle 300\/300 in/);
   assert.match(r.stderr, /200\/s sent/);
+  assert.deepEqual(benchProcesses(), [], 'no bench process after');
+});
+
+test('the sync workload fills one server per store size, syncs on each, and stops them all', () => {
+  assert.deepEqual(benchProcesses(), [], 'no bench process before');
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'bench/run.ts', '--workloads', 'sync', '--systems', 'parley', '--parley-from', 'src', '--sync-stored', '200,600', '--sync-trials', '2', '--no-save'],
+    { cwd: ROOT, encoding: 'utf8', timeout: 180_000 },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  for (const n of [200, 600]) {
+    assert.match(r.stderr, new RegExp(`sync @${n} stored: median [\\d.]+ ms .*complete\\+ordered true`));
+  }
+  assert.match(r.stdout, /\| sync: 1,000 missed messages, reconnect → synced \(200 stored\) \| < 50 ms \| [\d.]+ ms median/);
+  assert.match(r.stdout, /\| sync: same time with 600 stored \| within 20% of 200 stored \| [\d.]+ ms \([\d.]+×\)/);
   assert.deepEqual(benchProcesses(), [], 'no bench process after');
 });
 
