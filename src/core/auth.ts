@@ -75,8 +75,9 @@ export class AuthService {
   }
 
   async register(username: string, password: string, displayName?: string): Promise<User> {
-    const name = username.trim().toLowerCase();
-    if (!USERNAME.test(name)) throw badRequest('The username must be 3 to 32 characters of a-z, 0-9, _ . and -.');
+    // Taken as sent: a name the server changed (case, spaces) would not be the one the user typed and will log in with.
+    const name = username;
+    if (!USERNAME.test(name)) throw badRequest('The username must be 3 to 32 characters of a-z (lower case), 0-9, _ . and -.');
     const passwordChars = codePoints(password);
     if (passwordChars < 8 || passwordChars > 256) throw badRequest('The password must be 8 to 256 characters.');
     const display = (displayName ?? '').trim() || name;

@@ -35,7 +35,7 @@ describe('accounts and sessions over HTTP and WebSocket', () => {
       const res = await h.api.req('POST', '/v1/auth/register', { json: { username: name, password: PASSWORD } });
       expectStatus(res, 201, `register ${name}`);
     }
-    const bad: unknown[] = ['ab', 'a'.repeat(33), 'has space', 'bang!', 'émile', 'semi;colon', '', 'slash/x'];
+    const bad: unknown[] = ['ab', 'a'.repeat(33), 'has space', 'bang!', 'émile', 'semi;colon', '', 'slash/x', 'Alice', 'ALICE', ' alice', 'alice\n'];
     for (const name of bad) {
       const res = await h.api.req('POST', '/v1/auth/register', { json: { username: name, password: PASSWORD } });
       expectError(res, 400, 'bad_request', `username ${JSON.stringify(name)}`);
@@ -90,6 +90,10 @@ describe('accounts and sessions over HTTP and WebSocket', () => {
     expectError(await h.api.req('POST', '/v1/auth/login', { json: { username, password: 'wrong password' } }), 401, 'unauthorized', 'wrong password');
     expectError(await h.api.req('POST', '/v1/auth/login', { json: { username: uniqueName('nobody'), password: PASSWORD } }), 401, 'unauthorized', 'unknown user');
     expectError(await h.api.req('POST', '/v1/auth/login', { json: { username } }), 400, 'bad_request', 'missing password');
+    // Register takes only lower case; login forgives how a user types it (a phone capitalises the first letter).
+    const typed = await h.api.req<LoginBody>('POST', '/v1/auth/login', { json: { username: ` ${username.toUpperCase()} `, password: PASSWORD } });
+    expectStatus(typed, 200);
+    assert.deepEqual(typed.body.user, user);
   });
 
   test('GET /v1/me needs a valid bearer token', async () => {
