@@ -145,10 +145,10 @@ export function cpuMs(pid: number): number {
 }
 
 /**
- * CPU time of each thread of a process, in milliseconds, summed by thread name
- * (the main thread is named after the command; Node names its others, e.g.
- * "V8Worker", "libuv-worker", and a worker_threads Worker's "WorkerThread"),
- * to tell which of them a measured window's CPU went to.
+ * CPU time of each thread of a process, in milliseconds, summed by thread name:
+ * "main" for the event loop's thread, else the name Linux shows (Node names
+ * some, e.g. "V8Worker", "libuv-worker"; a worker_threads Worker keeps the
+ * command's name), to tell which of them a measured window's CPU went to.
  */
 export function threadCpuMs(pid: number): Record<string, number> {
   const out: Record<string, number> = {};
@@ -161,7 +161,8 @@ export function threadCpuMs(pid: number): Record<string, number> {
   for (const tid of tids) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      // The main thread (its id is the process id) apart: worker_threads Workers carry the process's name too.
+      const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       out[name] = (out[name] ?? 0) + ((Number(rest[11]) + Number(rest[12])) * 1000) / ticksPerSec();
     } catch {

@@ -26,6 +26,7 @@ import type { Store } from '../../src/core/ports/store.js';
 import { openPostgresStore } from '../../src/engines/postgres/store.js';
 import { openSqliteStore } from '../../src/engines/sqlite/store.js';
 import { Histogram } from '../lib/histogram.js';
+import { threadCpuDelta, threadCpuMs } from '../lib/proc.js';
 
 interface Args {
   rate: number;
@@ -158,6 +159,7 @@ async function main(): Promise<void> {
       const total = Math.round(args.rate * seconds);
       const io0 = procIo();
       const cpu0 = process.cpuUsage();
+      const threads0 = threadCpuMs(process.pid);
       const commits0 = commitCount(store);
       const pg0 = args.engine === 'postgres' ? postgresCpuSeconds() : NaN;
       const t0 = performance.now();
@@ -187,6 +189,7 @@ async function main(): Promise<void> {
       loop.disable();
       const wall = performance.now() - t0;
       const cpu = process.cpuUsage(cpu0);
+      const threads = threadCpuDelta(threads0, threadCpuMs(process.pid));
       const io = procIo();
       const commits = commitCount(store) - commits0;
       const pgCpu = args.engine === 'postgres' ? postgresCpuSeconds() - pg0 : NaN;
@@ -206,6 +209,7 @@ async function main(): Promise<void> {
           `rate ${args.rate}/s × ${seconds} s over ${args.convs} conversations (${args.engine}${args.engine === 'sqlite' ? `, ${args.synchronous}` : ''}):`,
           ...(Number.isNaN(pgCpu) ? [] : [`  PostgreSQL server cpu ${((pgCpu * 1e6) / total).toFixed(1)} µs/append, ${((100 * pgCpu * 1000) / wall).toFixed(0)}% of a core`]),
           `  this process cpu ${us.toFixed(1)} µs/append (user ${(cpu.user / total).toFixed(1)}, sys ${(cpu.system / total).toFixed(1)}), ${((100 * (cpu.user + cpu.system)) / 1000 / wall).toFixed(0)}% of a core`,
+          `  by thread (ms): ${Object.entries(threads).map(([name, ms]) => `${name} ${ms} (${((ms * 1000) / total).toFixed(1)} µs/append)`).join(', ')}`,
           `  append latency p50 ${(hist.percentile(0.5) / 1000).toFixed(2)} p99 ${(hist.percentile(0.99) / 1000).toFixed(2)} max ${(hist.max / 1000).toFixed(2)} ms`,
           `  event loop: longest gap between 1 ms ticks ${maxTick.toFixed(1)} ms, delay p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms`,
           `  commits ${commits} (${(total / Math.max(1, commits)).toFixed(1)} appends each)`,
