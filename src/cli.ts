@@ -2,13 +2,14 @@
 /**
  * `parley serve [flags]` runs a node; `parley cluster` runs several behind nginx;
  * `parley migrate` prepares a PostgreSQL schema; `parley config --markdown`
- * prints the settings table.
+ * prints the settings table; `parley bench` measures (bench-command.ts).
  */
 import { parseArgs } from 'node:util';
 import { loadConfig, settingsMarkdown } from './config.js';
 import { startServer } from './server.js';
 import { startCluster } from './cluster/launcher.js';
 import { migratePostgres } from './engines/postgres/store.js';
+import { runBench } from './bench-command.js';
 
 /** A shutdown that takes longer than this is cut short, so an orchestrator never waits forever. */
 const SHUTDOWN_LIMIT_MS = 10_000;
@@ -95,6 +96,8 @@ function usage(): never {
       '       parley cluster [--nodes 3] [--port 8080] [--redis-url U] [--database-url U] [--data-dir D]',
       '       parley migrate --database-url U [--database-schema S]',
       '       parley config --markdown',
+      '       parley bench [--quick] [--workloads idle,direct,storm,sync,group] ...   (npm run bench; --help lists every option)',
+      '       parley bench cluster [--quick] ...                                     (npm run bench:cluster)',
     ].join('\n'),
   );
   process.exit(2);
@@ -109,6 +112,7 @@ const [cmd = 'serve', ...rest] = process.argv.slice(2);
 if (cmd === 'serve') serve(rest).catch(fail);
 else if (cmd === 'cluster') cluster(rest).catch(fail);
 else if (cmd === 'migrate') migrate(rest).catch(fail);
+else if (cmd === 'bench') runBench(rest);
 else if (cmd === 'config') {
   console.log(settingsMarkdown());
 } else if (cmd === '--help' || cmd === '-h' || cmd === 'help') usage();
