@@ -131,14 +131,17 @@ export function rssKiB(pid: number): number {
   }
 }
 
+/** User + system CPU time, in milliseconds, from the text of a /proc stat file (a process's or one thread's). */
+function statCpuMs(stat: string): number {
+  // The command name may contain spaces, so fields are counted after its closing parenthesis.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(rest[11]) + Number(rest[12])) * 1000) / ticksPerSec();
+}
+
 /** User + system CPU time of the whole process (all threads), in milliseconds. */
 export function cpuMs(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name may contain spaces, so fields are counted after its closing parenthesis.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(rest[11]) + Number(rest[12]);
-    return (ticks * 1000) / ticksPerSec();
+    return statCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return 0;
   }
@@ -163,8 +166,7 @@ export function threadCpuMs(pid: number): Record<string, number> {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       // The main thread (its id is the process id) apart: worker_threads Workers carry the process's name too.
       const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out[name] = (out[name] ?? 0) + ((Number(rest[11]) + Number(rest[12])) * 1000) / ticksPerSec();
+      out[name] = (out[name] ?? 0) + statCpuMs(stat);
     } catch {
       /* the thread ended between the listing and the read */
     }

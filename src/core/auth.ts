@@ -76,14 +76,13 @@ export class AuthService {
 
   async register(username: string, password: string, displayName?: string): Promise<User> {
     // Taken as sent: a name the server changed (case, spaces) would not be the one the user typed and will log in with.
-    const name = username;
-    if (!USERNAME.test(name)) throw badRequest('The username must be 3 to 32 characters of a-z (lower case), 0-9, _ . and -.');
+    if (!USERNAME.test(username)) throw badRequest('The username must be 3 to 32 characters of a-z (lower case), 0-9, _ . and -.');
     const passwordChars = codePoints(password);
     if (passwordChars < 8 || passwordChars > 256) throw badRequest('The password must be 8 to 256 characters.');
-    const display = (displayName ?? '').trim() || name;
+    const display = (displayName ?? '').trim() || username;
     if (codePoints(display) > 64) throw badRequest('The display name must be at most 64 characters.');
     refuseUnstorable(display, 'display name');
-    return this.store.users.create({ id: this.ids.next(), username: name, displayName: display, createdAt: Date.now(), passwordHash: await this.hash(password) });
+    return this.store.users.create({ id: this.ids.next(), username, displayName: display, createdAt: Date.now(), passwordHash: await this.hash(password) });
   }
 
   async login(username: string, password: string, deviceName?: string): Promise<Tokens> {
