@@ -10,15 +10,19 @@
  * If the batch itself fails (COMMIT error, disk full), every write of it is
  * rejected with that error: none of them was kept.
  *
- * When the store is idle the flush runs on setImmediate, right after the
- * current turn's microtasks and I/O callbacks: no added latency. Under load a
- * transaction starts at most every `windowMs` (or as soon as `fillBatch`
- * writes wait): at 10,000 sends/s over hundreds of sockets a turn carries one
- * or two sends, and a commit per turn would write the shared pages (the
- * conversation rows, the right edge of the id index) and the WAL's commit
- * frame for each of them. Waiting up to a millisecond lets a batch fill.
+ * While the event loop has time to spare the flush runs on setImmediate,
+ * right after the current turn's microtasks and I/O callbacks: no added
+ * latency. Once it is busy (`busy`, by default half of the last ~20 ms spent
+ * working) a transaction starts at most every `windowMs` (or as soon as
+ * `fillBatch` writes wait): at 10,000 sends/s over hundreds of sockets a turn
+ * carries one or two sends, and a commit per turn would write the shared
+ * pages (the conversation rows, the right edge of the id index) and the WAL's
+ * commit frame for each of them. Waiting up to a millisecond lets a batch
+ * fill. Below that load the CPU a commit per turn costs is there to spend, and
+ * the wait would only be latency (a millisecond on every send).
  */
 import type Database from 'better-sqlite3';
+import { performance } from 'node:perf_hooks';
 
 interface Pending<I, O> {
   input: I;
@@ -46,6 +50,34 @@ export interface TransactionGate {
   leave(): void;
 }
 
+/** The event-loop utilisation from which batches wait for the window. */
+const BUSY_UTILISATION = 0.5;
+/** How long one utilisation sample spans. */
+const LOAD_SAMPLE_MS = 20;
+
+/**
+ * True while the event loop spent at least `threshold` of its last sample
+ * (about `sampleMs` long) working. Sampled lazily on a call, so it costs
+ * nothing while no write comes; the first sample after a quiet spell spans
+ * the spell and reads idle, which is right: a burst that starts then commits
+ * at once, and all of one turn's writes share that commit anyway.
+ */
+export function eventLoopBusy(threshold: number, sampleMs: number): () => boolean {
+  let mark = performance.eventLoopUtilization();
+  let markAt = performance.now();
+  let busy = false;
+  return () => {
+    const now = performance.now();
+    if (now - markAt >= sampleMs) {
+      const current = performance.eventLoopUtilization();
+      busy = performance.eventLoopUtilization(current, mark).utilization >= threshold;
+      mark = current;
+      markAt = now;
+    }
+    return busy;
+  };
+}
+
 const OPEN_GATE: TransactionGate = { enter: () => true, leave: () => undefined };
 /** How long a batch waits before asking a closed gate again. */
 const GATE_RETRY_MS = 1;
@@ -58,6 +90,8 @@ export interface GroupCommitOptions<I> {
   /** A batch this large starts at once, window or not. @default 64 */
   fillBatch?: number;
   gate?: TransactionGate;
+  /** Whether the event loop is busy enough for a batch to wait for the window. @default half of the last ~20 ms spent working */
+  busy?: () => boolean;
   /**
    * False for writes that need no savepoint of their own: those that write
    * nothing before the last statement that can fail (a statement that fails is
@@ -76,6 +110,7 @@ export class GroupCommit<I, O> {
   private readonly windowMs: number;
   private readonly fillBatch: number;
   private readonly gate: TransactionGate;
+  private readonly busy: () => boolean;
   private closed = false;
   private readonly runBatch: (batch: readonly Pending<I, O>[]) => Outcome<O>[];
   readonly stats: GroupCommitStats = { commits: 0, writes: 0 };
@@ -85,6 +120,7 @@ export class GroupCommit<I, O> {
     this.windowMs = opts.windowMs ?? 1;
     this.fillBatch = opts.fillBatch ?? 64;
     this.gate = opts.gate ?? OPEN_GATE;
+    this.busy = opts.busy ?? eventLoopBusy(BUSY_UTILISATION, LOAD_SAMPLE_MS);
     // Called inside the batch transaction, better-sqlite3 makes this a SAVEPOINT.
     const inSavepoint = db.transaction(apply);
     const savepoint = opts.savepoint ?? ((): boolean => true);
@@ -134,7 +170,7 @@ export class GroupCommit<I, O> {
     if (this.scheduled) return;
     this.scheduled = true;
     const wait = this.lastStart + this.windowMs - performance.now();
-    if (wait <= 0 || this.queue.length >= this.fillBatch) setImmediate(this.run);
+    if (wait <= 0 || this.queue.length >= this.fillBatch || !this.busy()) setImmediate(this.run);
     else this.windowTimer = setTimeout(this.run, wait);
   }
 
