@@ -277,9 +277,13 @@ describe('HTTP conformance, round 2', () => {
       names.push(name);
     }
     const a = await h.api.user('searcher');
-    for (const limit of ['0', '101', '201', '-1', 'abc', '1.5', '', '0x10', '1e1', '5abc', 'Infinity', ' 5']) {
+    for (const limit of ['0', '101', '201', '-1', 'abc', '1.5', '0x10', '1e1', '5abc', 'Infinity', ' 5']) {
       expectError(await get(a, `/v1/users?q=${prefix}&limit=${limit}`), 400, 'bad_request', `limit=${limit}`);
     }
+    // An empty value is an absent one (shared/PROTOCOL.md writes its queries as `?after=&limit=`): the default.
+    const empty = await get<{ users: User[] }>(a, `/v1/users?q=${prefix}&limit=`);
+    expectStatus(empty, 200, 'limit= (empty)');
+    assert.equal(empty.body.users.length, 7);
     expectError(await get(a, `/v1/users?q=${'x'.repeat(65)}`), 400, 'bad_request', 'q of 65 characters');
     const all = await get<{ users: User[]; next: string | null }>(a, `/v1/users?q=${prefix.toUpperCase()}&limit=100`);
     expectStatus(all, 200, 'search');

@@ -186,7 +186,9 @@ const DECIMAL = /^-?\d+(\.\d+)?$/;
  * Query and path values arrive as strings: turn those meant as numbers and
  * written as plain decimals into numbers (so "1.5" stays 1.5 and fails an
  * integer check), and leave everything else ("abc", "0x10", "1e1", a seq past
- * 2^53) a string for the check to refuse.
+ * 2^53) a string for the check to refuse. A number given as an empty value
+ * (`?after=&limit=`, as the contract writes its queries) is absent, so it takes
+ * its default, as an empty `after` cursor already does.
  */
 function numericStrings(schema: TSchema, data: unknown): unknown {
   const props = (schema as { properties?: Record<string, { type?: string }> }).properties;
@@ -194,7 +196,8 @@ function numericStrings(schema: TSchema, data: unknown): unknown {
   const out: Record<string, unknown> = { ...(data as Record<string, unknown>) };
   for (const [k, p] of Object.entries(props)) {
     const v = out[k];
-    if ((p.type === 'integer' || p.type === 'number') && typeof v === 'string' && DECIMAL.test(v)) {
+    if ((p.type === 'integer' || p.type === 'number') && v === '') delete out[k];
+    else if ((p.type === 'integer' || p.type === 'number') && typeof v === 'string' && DECIMAL.test(v)) {
       const n = Number(v);
       if (p.type === 'number' || Number.isSafeInteger(n)) out[k] = n;
     }
