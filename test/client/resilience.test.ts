@@ -291,7 +291,7 @@ describe('SDK resilience', () => {
     const b = await signedIn(server.url);
     // A real defect on the server, for this one body only: its insert aborts (SQLITE_CONSTRAINT → internal).
     const db = new Database(join(server.dataDir, 'parley.db'), { timeout: 5000 });
-    db.exec(`CREATE TRIGGER poison_body BEFORE INSERT ON message_log WHEN NEW.body = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END`);
+    db.exec(`CREATE TRIGGER poison_body BEFORE INSERT ON messages WHEN NEW.body = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END`);
     const errors: string[] = [];
     a.client.on('error', (e) => errors.push(e.code));
     try {

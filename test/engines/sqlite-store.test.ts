@@ -16,25 +16,21 @@ let n = 0;
 const freshPath = (): string => join(dir, `store-${process.pid}-${++n}.db`);
 
 const files = new Map<Store, string>();
-// Recent messages live in the log and in memory until they pass recentBytes (events.ts): the port's
-// contract must hold with none moved yet, with every one moved at each commit, and in between.
-for (const [label, recentBytes] of [['', undefined], [', every message moved at each commit', 0], [', a few recent messages kept', 1500]] as const) {
-  storeSuite(
-    `sqlite (temp file${label})`,
-    async () => {
-      const path = freshPath();
-      const s = openSqliteStore(recentBytes === undefined ? { path } : { path, recentBytes });
-      files.set(s, path);
-      return s;
-    },
-    async (s) => {
-      await s.close();
-      const path = files.get(s);
-      files.delete(s);
-      if (path) for (const suffix of ['', '-wal', '-shm', '.lock']) rmSync(path + suffix, { force: true });
-    },
-  );
-}
+storeSuite(
+  'sqlite (temp file)',
+  async () => {
+    const path = freshPath();
+    const s = openSqliteStore({ path });
+    files.set(s, path);
+    return s;
+  },
+  async (s) => {
+    await s.close();
+    const path = files.get(s);
+    files.delete(s);
+    if (path) for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+  },
+);
 
 storeSuite(
   'sqlite (:memory:, synchronous full)',
@@ -139,38 +135,42 @@ describe('SQLite store engine', () => {
     }
   });
 
-  it('refuses a second store on the same file while the first is open, and opens it once that one closed', async () => {
+  it('keeps seqs gap-free when two connections append to the same file', async () => {
     const path = freshPath();
     const s1 = openSqliteStore({ path });
-    await seed(s1);
-    const t0 = performance.now();
-    assert.throws(() => openSqliteStore({ path, busyTimeoutMs: 200 }), /in use by another Parley process/);
-    assert.ok(performance.now() - t0 >= 150, 'it waited for the owner to go away before giving up');
-    // The refused opener changed nothing: the first store still works.
-    const r = await s1.events.append({ kind: 'message.created', conversationId: 'c1', actorId: 'u1', at: T0, message: { id: 'm1', clientId: 'k1', body: 'x' } });
-    assert.equal(r.status, 'appended');
-    await s1.close();
-    const s2 = openSqliteStore({ path, busyTimeoutMs: 200 });
+    const s2 = openSqliteStore({ path });
     try {
-      assert.equal((await s2.events.message('m1'))?.body, 'x');
+      const { conv, user } = await seed(s1);
+      const all = Array.from({ length: 400 }, (_, i) =>
+        (i % 2 ? s1 : s2).events.append({
+          kind: 'message.created', conversationId: conv, actorId: user, at: T0, message: { id: `m${i}`, clientId: `k${i}`, body: 'x' },
+        }),
+      );
+      const seqs = (await Promise.all(all)).map((r) => (r.status === 'appended' ? r.event.seq : 0)).sort((a, b) => a - b);
+      assert.deepEqual(seqs, Array.from({ length: 400 }, (_, i) => i + 1));
+      assert.equal((await s2.conversations.get(conv))?.lastSeq, 400);
     } finally {
+      await s1.close();
       await s2.close();
     }
   });
 
-  it('makes one direct conversation when the same pair is created twice at once', async () => {
-    const s = openSqliteStore({ path: freshPath() });
+  it('makes one direct conversation when two connections create the same pair', async () => {
+    const path = freshPath();
+    const s1 = openSqliteStore({ path });
+    const s2 = openSqliteStore({ path });
     try {
-      for (const id of ['a', 'b']) await s.users.create({ id, username: id, displayName: id, createdAt: T0, passwordHash: 'h' });
+      for (const id of ['a', 'b']) await s1.users.create({ id, username: id, displayName: id, createdAt: T0, passwordHash: 'h' });
       const members = [{ userId: 'a', role: 'member' as const }, { userId: 'b', role: 'member' as const }];
       const [r1, r2] = await Promise.all([
-        s.conversations.create({ id: 'd1', kind: 'direct', members, at: T0 }),
-        s.conversations.create({ id: 'd2', kind: 'direct', members: [...members].reverse(), at: T0 }),
+        s1.conversations.create({ id: 'd1', kind: 'direct', members, at: T0 }),
+        s2.conversations.create({ id: 'd2', kind: 'direct', members: [...members].reverse(), at: T0 }),
       ]);
       assert.deepEqual([r1.created, r2.created], [true, false]);
       assert.equal(r2.conversation.id, 'd1');
     } finally {
-      await s.close();
+      await s1.close();
+      await s2.close();
     }
   });
 

@@ -13,8 +13,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { ConversationPage, ConversationStore } from '../../core/ports/store.js';
-import type { Conversation, ConversationKind, Member, Message, Role } from '../../protocol/model.js';
-import type { RecentMessages } from './recent-messages.js';
+import type { Conversation, ConversationKind, Member, Role } from '../../protocol/model.js';
 import { MESSAGE_COLUMNS, toMessage, translate, type MessageRow } from './rows.js';
 import { decodeCursor, directKey, encodeCursor } from '../sql-rows.js';
 
@@ -52,11 +51,7 @@ export class SqliteConversationStore implements ConversationStore {
   private readonly updateRead;
   private readonly createTx;
 
-  constructor(
-    db: Database.Database,
-    /** The newest messages, not yet in `messages` (events.ts). */
-    private readonly recent: RecentMessages,
-  ) {
+  constructor(db: Database.Database) {
     this.insertConversation = db.prepare<[string, ConversationKind, string | null, number, number]>(
       'INSERT INTO conversations (id, kind, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
     );
@@ -171,9 +166,9 @@ export class SqliteConversationStore implements ConversationStore {
     const c = await this.get(id);
     if (!c) return undefined;
     const me = c.members.find((m) => m.userId === userId);
-    if (me) c.unreadCount = this.unread(id, me.lastReadSeq, userId);
-    const last = this.lastMessage(id);
-    if (last) c.lastMessage = last;
+    if (me) c.unreadCount = this.countUnread.get(id, me.lastReadSeq, userId)?.n ?? 0;
+    const last = this.selectLastMessage.get(id);
+    if (last) c.lastMessage = toMessage(last);
     return c;
   }
 
@@ -189,27 +184,15 @@ export class SqliteConversationStore implements ConversationStore {
     const more = rows.length > limit;
     const conversations = rows.slice(0, limit).map((r) => {
       const c = this.toConversation(r);
-      c.unreadCount = this.unread(r.id, r.last_read_seq, userId);
-      const last = this.lastMessage(r.id);
-      if (last) c.lastMessage = last;
+      c.unreadCount = this.countUnread.get(r.id, r.last_read_seq, userId)?.n ?? 0;
+      const last = this.selectLastMessage.get(r.id);
+      if (last) c.lastMessage = toMessage(last);
       return c;
     });
     const tail = conversations[conversations.length - 1];
     const page: ConversationPage = { conversations };
     if (more && tail) page.next = encodeCursor(tail.updatedAt, tail.id);
     return page;
-  }
-
-  private unread(id: string, afterSeq: number, userId: string): number {
-    return (this.countUnread.get(id, afterSeq, userId)?.n ?? 0) + this.recent.fresh().unreadCount(id, afterSeq, userId);
-  }
-
-  /** The newest message not deleted: a recent one (never deleted) if newer than the newest stored. */
-  private lastMessage(id: string): Message | undefined {
-    const stored = this.selectLastMessage.get(id);
-    const recent = this.recent.fresh().last(id);
-    const last = recent && (!stored || recent.seq > stored.seq) ? recent : stored;
-    return last && toMessage(last);
   }
 
   async markRead(conversationId: string, userId: string, seq: number): Promise<number | undefined> {

@@ -98,10 +98,6 @@ export interface GroupCommitOptions<I> {
    * undone by SQLite alone). Two statements less per write. @default always true
    */
   savepoint?: (input: I) => boolean;
-  /** Runs inside each batch's transaction after its writes, before COMMIT; what it throws fails the batch. */
-  beforeCommit?: () => void;
-  /** Told when a batch's transaction was rolled back as a whole, so state kept outside SQLite can follow. */
-  afterRollback?: () => void;
 }
 
 export class GroupCommit<I, O> {
@@ -128,7 +124,6 @@ export class GroupCommit<I, O> {
     // Called inside the batch transaction, better-sqlite3 makes this a SAVEPOINT.
     const inSavepoint = db.transaction(apply);
     const savepoint = opts.savepoint ?? ((): boolean => true);
-    const beforeCommit = opts.beforeCommit;
     const batchTx = db.transaction((batch: readonly Pending<I, O>[]): Outcome<O>[] => {
       const out: Outcome<O>[] = [];
       for (const p of batch) {
@@ -141,18 +136,9 @@ export class GroupCommit<I, O> {
           out.push({ ok: false, error });
         }
       }
-      beforeCommit?.();
       return out;
     });
-    const afterRollback = opts.afterRollback;
-    this.runBatch = (batch) => {
-      try {
-        return batchTx.immediate(batch);
-      } catch (err) {
-        afterRollback?.();
-        throw err;
-      }
-    };
+    this.runBatch = (batch) => batchTx.immediate(batch);
   }
 
   submit(input: I): Promise<O> {

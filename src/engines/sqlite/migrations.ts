@@ -138,40 +138,6 @@ export const MIGRATIONS: readonly Migration[] = [
       DELETE FROM events WHERE kind = 'message.created';
     `,
   },
-  {
-    // A new message lands in an insertion-ordered log: a commit of many sends
-    // over many conversations writes the log's last page or two, where the
-    // per-conversation leaves of `messages` and its client-id index cost about
-    // two pages a send. Rows move into `messages` later, a conversation's
-    // worth at a time, and leave the log from its oldest end (events.ts,
-    // recent-messages.ts); a log row whose (conversation_id, seq) is in
-    // `messages` has moved. Ids get a table of their own, written in id
-    // order (ids sort by time) when the message is sent: an id index on
-    // `messages` would take a page write per row moved. No foreign keys: an
-    // append has just read the conversation row.
-    version: 3,
-    name: 'insertion-ordered log of recent messages; message ids in their own table',
-    sql: `
-      CREATE TABLE message_log (
-        rid             INTEGER PRIMARY KEY,
-        conversation_id TEXT NOT NULL,
-        seq             INTEGER NOT NULL,
-        id              TEXT NOT NULL,
-        sender_id       TEXT NOT NULL,
-        client_id       TEXT NOT NULL,
-        body            TEXT NOT NULL,
-        reply_to        TEXT,
-        created_at      INTEGER NOT NULL
-      );
-      CREATE TABLE message_ids (
-        id              TEXT PRIMARY KEY,
-        conversation_id TEXT NOT NULL,
-        seq             INTEGER NOT NULL
-      ) WITHOUT ROWID;
-      INSERT INTO message_ids (id, conversation_id, seq) SELECT id, conversation_id, seq FROM messages ORDER BY id;
-      DROP INDEX messages_by_id;
-    `,
-  },
 ];
 
 /** Applies every migration newer than the file's version. Returns the versions applied. */

@@ -13,8 +13,6 @@
  * - Statements are prepared once, when the store opens.
  * - Checkpoints run in a worker thread (checkpointer.ts), not inside a COMMIT
  *   on the event loop.
- * - One store per file (owner-lock.ts): the newest messages are indexed in
- *   this process's memory (recent-messages.ts).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -22,9 +20,7 @@ import Database from 'better-sqlite3';
 import type { Store } from '../../core/ports/store.js';
 import { SqliteConversationStore } from './conversations.js';
 import { SqliteDeviceStore } from './devices.js';
-import { SqliteEventStore, type MessageLogStats } from './events.js';
-import { lockOwner, type OwnerLock } from './owner-lock.js';
-import { RecentMessages } from './recent-messages.js';
+import { SqliteEventStore } from './events.js';
 import { Checkpointer, type CheckpointStats } from './checkpointer.js';
 import type { GroupCommitStats } from './group-commit.js';
 import { migrate } from './migrations.js';
@@ -35,20 +31,14 @@ export interface SqliteStoreOptions {
   path: string;
   /** @default 'normal' */
   synchronous?: 'normal' | 'full';
-  /** How long to wait for a lock held by another connection, the file's owner lock included. @default 5000 */
+  /** How long to wait for a write lock held by another connection. @default 5000 */
   busyTimeoutMs?: number;
-  /** Heap the index of recent messages may hold before they move into `messages` (events.ts). @default 6 MiB */
-  recentBytes?: number;
-  /** How long after a failed move of recent messages the next is tried. @default 5000 */
-  moveRetryMs?: number;
 }
 
 export interface SqliteStore extends Store {
   events: SqliteEventStore;
   /** Group-commit counters, for metrics and tests. */
   stats(): GroupCommitStats;
-  /** The message log's counters: recent messages held, moved, failed moves. */
-  messageLog(): MessageLogStats;
   /** Checkpointer counters; undefined for an in-memory database (it has no WAL). */
   checkpoints(): CheckpointStats | undefined;
   /** The connection's settings as SQLite reports them, for diagnostics and tests. */
@@ -58,14 +48,7 @@ export interface SqliteStore extends Store {
 export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   const memory = opts.path === ':memory:' || opts.path === '';
   if (!memory) mkdirSync(dirname(opts.path), { recursive: true });
-  const owner: OwnerLock | undefined = memory ? undefined : lockOwner(opts.path, opts.busyTimeoutMs ?? 5000);
-  let db: Database.Database;
-  try {
-    db = new Database(opts.path, { timeout: opts.busyTimeoutMs ?? 5000 });
-  } catch (err) {
-    owner?.release();
-    throw err;
-  }
+  const db = new Database(opts.path, { timeout: opts.busyTimeoutMs ?? 5000 });
   try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
@@ -74,7 +57,6 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     migrate(db);
   } catch (err) {
     db.close();
-    owner?.release();
     throw err;
   }
   const ping = db.prepare('SELECT 1');
@@ -83,18 +65,15 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     checkpointer = memory ? undefined : new Checkpointer(db, { path: opts.path, synchronous: opts.synchronous ?? 'normal' });
   } catch (err) {
     db.close();
-    owner?.release();
     throw err;
   }
-  const recent = new RecentMessages(db);
-  const events = new SqliteEventStore(db, recent, { gate: checkpointer?.gate, recentBytes: opts.recentBytes, moveRetryMs: opts.moveRetryMs });
+  const events = new SqliteEventStore(db, checkpointer?.gate);
   return {
     users: new SqliteUserStore(db),
     devices: new SqliteDeviceStore(db),
-    conversations: new SqliteConversationStore(db, recent),
+    conversations: new SqliteConversationStore(db),
     events,
     stats: () => ({ ...events.stats }),
-    messageLog: () => events.messageLog,
     checkpoints: () => checkpointer && { ...checkpointer.stats },
     settings: () => {
       const sync = Number(db.pragma('synchronous', { simple: true }));
@@ -110,7 +89,6 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
       events.close();
       await checkpointer?.close();
       db.close();
-      owner?.release();
     },
     async ping() {
       try {
