@@ -196,8 +196,9 @@ function numericStrings(schema: TSchema, data: unknown): unknown {
   const out: Record<string, unknown> = { ...(data as Record<string, unknown>) };
   for (const [k, p] of Object.entries(props)) {
     const v = out[k];
-    if ((p.type === 'integer' || p.type === 'number') && v === '') delete out[k];
-    else if ((p.type === 'integer' || p.type === 'number') && typeof v === 'string' && DECIMAL.test(v)) {
+    if ((p.type !== 'integer' && p.type !== 'number') || typeof v !== 'string') continue;
+    if (v === '') delete out[k];
+    else if (DECIMAL.test(v)) {
       const n = Number(v);
       if (p.type === 'number' || Number.isSafeInteger(n)) out[k] = n;
     }
