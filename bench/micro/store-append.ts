@@ -52,10 +52,10 @@ function parse(argv: string[]): Args {
   return a;
 }
 
-function procIo(): { wchar: number; syscw: number } {
+function procIo(): { wchar: number; syscw: number; syscr: number } {
   const t = readFileSync('/proc/self/io', 'utf8');
   const get = (k: string): number => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(t)?.[1] ?? 0);
-  return { wchar: get('wchar'), syscw: get('syscw') };
+  return { wchar: get('wchar'), syscw: get('syscw'), syscr: get('syscr') };
 }
 
 async function seed(store: Store, convs: number): Promise<string[][]> {
@@ -214,7 +214,7 @@ async function main(): Promise<void> {
           `  event loop: longest gap between 1 ms ticks ${maxTick.toFixed(1)} ms, delay p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms`,
           `  commits ${commits} (${(total / Math.max(1, commits)).toFixed(1)} appends each)`,
           `  checkpoints so far: ${ck ? `${ck.checkpoints} in the worker (longest ${ck.longestMs.toFixed(1)} ms), WAL started over ${ck.restarts} times (gate closed at most ${ck.longestGateMs.toFixed(1)} ms)` : 'none (SQLite automatic)'}`,
-          `  written ${((io.wchar - io0.wchar) / total).toFixed(0)} B/append in ${((io.syscw - io0.syscw) / total).toFixed(2)} write calls/append; WAL file now ${(wal / 2 ** 20).toFixed(1)} MiB`,
+          `  written ${((io.wchar - io0.wchar) / total).toFixed(0)} B/append in ${((io.syscw - io0.syscw) / total).toFixed(2)} write calls/append, ${((io.syscr - io0.syscr) / total).toFixed(2)} read calls/append; WAL file now ${(wal / 2 ** 20).toFixed(1)} MiB`,
         ].join('\n') + '\n',
       );
     };
