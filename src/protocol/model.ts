@@ -87,6 +87,12 @@ export type PresenceStatus = 'online' | 'away' | 'busy' | 'offline';
 export type PresenceRequest = 'online' | 'away' | 'busy' | 'invisible';
 export type ReceiptKind = 'delivered' | 'read';
 
+/** Someone the caller blocks (R17), as `GET /v1/blocks` lists them. */
+export interface Block {
+  user: User;
+  createdAt: Millis;
+}
+
 export interface Session {
   deviceId: Id;
   deviceName: string;

@@ -255,8 +255,9 @@ describe('PostgreSQL store engine', { skip }, () => {
     });
     for (const table of ['events', 'messages', 'members', 'reactions']) assert.equal(keys[table]?.[0], 'conversation_id', table);
     assert.deepEqual(keys.events, ['conversation_id', 'seq']);
+    assert.equal(keys.blocks?.[0], 'blocker_id', 'blocks belong to users, not conversations');
     assert.deepEqual(Object.keys(keys).sort(), [
-      'conversations', 'devices', 'direct_pairs', 'events', 'members', 'messages', 'reactions', 'refresh_tokens', 'schema_migrations', 'users',
+      'blocks', 'conversations', 'devices', 'direct_pairs', 'events', 'members', 'messages', 'reactions', 'refresh_tokens', 'schema_migrations', 'users',
     ]);
   });
 

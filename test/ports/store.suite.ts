@@ -698,6 +698,74 @@ export function storeSuite(name: string, open: () => Promise<Store>, dispose: (s
       });
     });
 
+    describe('blocks', () => {
+      it('adds a block once: a repeat keeps the first createdAt and says it created nothing', async () => {
+        const [a, b] = await users(2);
+        assert.ok(a && b);
+        const first = await s.blocks.add(a, b, T0);
+        assert.deepEqual(first, { block: { blockerId: a, blockedId: b, createdAt: T0 }, created: true });
+        const again = await s.blocks.add(a, b, T0 + 5);
+        assert.deepEqual(again, { block: { blockerId: a, blockedId: b, createdAt: T0 }, created: false });
+        assert.deepEqual(await s.blocks.list(a, 10), [{ blockerId: a, blockedId: b, createdAt: T0 }]);
+      });
+
+      it('is one-way in the table: the blocked user blocks nobody', async () => {
+        const [a, b] = await users(2);
+        assert.ok(a && b);
+        await s.blocks.add(a, b, T0);
+        assert.deepEqual(await s.blocks.list(b, 10), []);
+        assert.equal(await s.blocks.remove(b, a), false, 'b never blocked a');
+        assert.equal((await s.blocks.list(a, 10)).length, 1, 'and a still blocks b');
+      });
+
+      it('refuses a block of or by a user that does not exist, and writes nothing', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        await assert.rejects(s.blocks.add(a, uid('nobody'), T0), isStoreError('not_found'));
+        await assert.rejects(s.blocks.add(uid('nobody'), a, T0), isStoreError('not_found'));
+        assert.deepEqual(await s.blocks.list(a, 10), []);
+        assert.deepEqual(await s.blocks.related(a), []);
+      });
+
+      it('removes a block, and says false for one that is not there', async () => {
+        const [a, b] = await users(2);
+        assert.ok(a && b);
+        await s.blocks.add(a, b, T0);
+        assert.equal(await s.blocks.remove(a, b), true);
+        assert.equal(await s.blocks.remove(a, b), false);
+        assert.deepEqual(await s.blocks.list(a, 10), []);
+        assert.deepEqual(await s.blocks.related(b), []);
+      });
+
+      it('pages a list by blocked id, keyset, with nothing repeated or skipped', async () => {
+        const [a, ...others] = await users(5);
+        assert.ok(a);
+        for (const [i, o] of others.entries()) await s.blocks.add(a, o, T0 + i);
+        const seen: Id[] = [];
+        let after: Id | undefined;
+        for (;;) {
+          const page = await s.blocks.list(a, 2, after);
+          assert.ok(page.length <= 2);
+          if (page.length === 0) break;
+          seen.push(...page.map((p) => p.blockedId));
+          after = page[page.length - 1]?.blockedId;
+        }
+        assert.deepEqual(seen, [...others].sort());
+      });
+
+      it('tells every user related by a block in either direction, each once', async () => {
+        const [a, b, c, d] = await users(4);
+        assert.ok(a && b && c && d);
+        await s.blocks.add(a, b, T0);
+        await s.blocks.add(c, a, T0);
+        await s.blocks.add(a, d, T0);
+        await s.blocks.add(d, a, T0);
+        assert.deepEqual([...(await s.blocks.related(a))].sort(), [b, c, d].sort());
+        assert.deepEqual(await s.blocks.related(b), [a]);
+        assert.deepEqual(await s.blocks.related(c), [a]);
+      });
+    });
+
     describe('lifecycle', () => {
       it('commits every append accepted before close() when close resolves', async () => {
         const [a] = await users(1);

@@ -77,6 +77,32 @@ export interface DeviceStore {
   spendRefreshToken(tokenHash: string, at: Millis): Promise<RefreshOutcome | undefined>;
 }
 
+/** A block as stored: `blockerId` blocks `blockedId` since `createdAt`. */
+export interface BlockRecord {
+  blockerId: Id;
+  blockedId: Id;
+  createdAt: Millis;
+}
+
+/**
+ * Who blocks whom (R17). A block is one-way in the table and two-way in its
+ * effect (core/blocks.ts): neither user of the pair reaches the other.
+ */
+export interface BlockStore {
+  /**
+   * Records that `blockerId` blocks `blockedId`. created=false when it already
+   * did; the record then keeps its first createdAt. Throws
+   * StoreError('not_found') when either user does not exist.
+   */
+  add(blockerId: Id, blockedId: Id, at: Millis): Promise<{ block: BlockRecord; created: boolean }>;
+  /** Lifts the block. False when there was none. */
+  remove(blockerId: Id, blockedId: Id): Promise<boolean>;
+  /** Whom `blockerId` blocks, ascending by blockedId, keyset after `afterBlockedId`. */
+  list(blockerId: Id, limit: number, afterBlockedId?: Id): Promise<BlockRecord[]>;
+  /** Every user with a block between them and `userId`, in either direction, each once. */
+  related(userId: Id): Promise<Id[]>;
+}
+
 export interface ConversationPage {
   conversations: Conversation[];
   /** Opaque keyset cursor for the next page, or undefined at the end. */
@@ -168,6 +194,7 @@ export interface Store {
   devices: DeviceStore;
   conversations: ConversationStore;
   events: EventStore;
+  blocks: BlockStore;
   /** Resolves when every accepted write is durable; then releases resources. */
   close(): Promise<void>;
   /** Cheap liveness probe for /readyz. */

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { checkSchemaName, TYPES } from './db.js';
 import { SCHEMA_V1 } from './schema-v1.js';
 import { SCHEMA_V2 } from './schema-v2.js';
+import { SCHEMA_V3 } from './schema-v3.js';
 
 export interface Migration {
   version: number;
@@ -20,6 +21,7 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial schema', sql: SCHEMA_V1 },
   { version: 2, name: 'a message is written once', sql: SCHEMA_V2 },
+  { version: 3, name: 'blocks', sql: SCHEMA_V3 },
 ];
 
 /** First key of the advisory lock ('Parl'); the second is a hash of the schema name. */

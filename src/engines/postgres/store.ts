@@ -17,6 +17,7 @@ import { PostgresDeviceStore } from './devices.js';
 import { PostgresEventStore } from './events.js';
 import { migratePostgres } from './migrations.js';
 import { PostgresUserStore } from './users.js';
+import { PostgresBlockStore } from './blocks.js';
 
 export { migratePostgres } from './migrations.js';
 
@@ -76,6 +77,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     devices: new PostgresDeviceStore(db),
     conversations: new PostgresConversationStore(db),
     events,
+    blocks: new PostgresBlockStore(db),
     stats: () => ({ ...events.stats }),
     close() {
       closing ??= (async () => {

@@ -138,6 +138,21 @@ export const MIGRATIONS: readonly Migration[] = [
       DELETE FROM events WHERE kind = 'message.created';
     `,
   },
+  {
+    // R17: who blocks whom. Keyed by the blocker (their list, and "does A
+    // block B"); the second index answers "who blocks B" for the reverse check.
+    version: 3,
+    name: 'blocks',
+    sql: `
+      CREATE TABLE blocks (
+        blocker_id TEXT NOT NULL REFERENCES users(id),
+        blocked_id TEXT NOT NULL REFERENCES users(id),
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (blocker_id, blocked_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX blocks_by_blocked ON blocks (blocked_id, blocker_id);
+    `,
+  },
 ];
 
 /** Applies every migration newer than the file's version. Returns the versions applied. */

@@ -18,6 +18,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Store } from '../../core/ports/store.js';
+import { SqliteBlockStore } from './blocks.js';
 import { SqliteConversationStore } from './conversations.js';
 import { SqliteDeviceStore } from './devices.js';
 import { SqliteEventStore } from './events.js';
@@ -73,6 +74,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     devices: new SqliteDeviceStore(db),
     conversations: new SqliteConversationStore(db),
     events,
+    blocks: new SqliteBlockStore(db),
     stats: () => ({ ...events.stats }),
     checkpoints: () => checkpointer && { ...checkpointer.stats },
     settings: () => {
