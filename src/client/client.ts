@@ -10,6 +10,7 @@
 import { CLOSE } from '../protocol/errors.js';
 import type { ClientFrame, FrameRef, ServerFrame } from '../protocol/frames.js';
 import type {
+  Block,
   Conversation,
   ConversationEvent,
   Id,
@@ -91,6 +92,8 @@ export interface ClientEvents {
   typing: TypingEntry;
   receipt: { conversationId: Id; userId: Id; seq: number; kind: ReceiptKind };
   presence: { userId: Id; status: PresenceStatus; lastActiveAt?: number };
+  /** The set of users this account blocks changed (block, unblock, or loaded with `loadBlocks`). */
+  blocks: undefined;
   /** A failure the app may show (a refused send, a lost session). */
   error: ParleyError;
   /** Every frame from the server, before the SDK handles it. */
@@ -181,6 +184,8 @@ export class ParleyClient extends Emitter<ClientEvents> {
   private readonly pendingRead = new Map<Id, number>();
 
   private readonly presence = new Map<Id, PresenceEntry>();
+  /** Users this account blocks, as far as this client knows: filled by loadBlocks, block and unblock. */
+  private readonly blocked = new Set<Id>();
   private myStatus: PresenceRequest = 'online';
   private readonly typingIn = new Map<Id, Map<Id, ReturnType<typeof setTimeout>>>();
   private readonly typingOut = new Map<Id, { lastSent: number; idle: ReturnType<typeof setTimeout> | undefined }>();
@@ -285,6 +290,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
       for (const k of await this.store.keys('')) await this.store.delete(k).catch(() => undefined);
     }
     this.convs.clear();
+    this.blocked.clear();
     this.store = undefined;
     this.outboxStore = undefined;
     this.emit('session', null);
@@ -951,6 +957,49 @@ export class ParleyClient extends Emitter<ClientEvents> {
 
   presenceOf(userId: Id): PresenceEntry | undefined {
     return this.presence.get(userId);
+  }
+
+  /**
+   * Blocks a user (R17): from now on neither of you can message the other
+   * directly, they cannot add you to groups, and neither sees the other's
+   * presence or typing. Their presence is shown as unknown from here on.
+   */
+  async block(userId: Id): Promise<Block> {
+    const { block } = await this.api.block(userId);
+    this.blocked.add(userId);
+    this.presence.delete(userId);
+    this.emit('blocks', undefined);
+    return block;
+  }
+
+  async unblock(userId: Id): Promise<void> {
+    await this.api.unblock(userId);
+    this.blocked.delete(userId);
+    this.emit('blocks', undefined);
+    void this.refreshPresence([userId]);
+  }
+
+  /** Every user this account blocks, read page by page from the server. */
+  async loadBlocks(): Promise<Block[]> {
+    const all: Block[] = [];
+    let after: string | undefined;
+    do {
+      const page = await this.api.blocks(after, 200);
+      all.push(...page.blocks);
+      after = page.next ?? undefined;
+    } while (after);
+    this.blocked.clear();
+    for (const b of all) {
+      this.blocked.add(b.user.id);
+      this.users.set(b.user.id, b.user);
+    }
+    this.emit('blocks', undefined);
+    return all;
+  }
+
+  /** True when this account blocks the user (as of the last loadBlocks, block or unblock). */
+  isBlocked(userId: Id): boolean {
+    return this.blocked.has(userId);
   }
 
   /** Users typing in a conversation now (not us). */

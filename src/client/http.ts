@@ -3,7 +3,7 @@
  * owner can refresh the access token.
  */
 import type { ErrorCode } from '../protocol/errors.js';
-import type { Conversation, ConversationEvent, Id, Message, PresenceStatus, Role, Session, User } from '../protocol/model.js';
+import type { Block, Conversation, ConversationEvent, Id, Message, PresenceStatus, Role, Session, User } from '../protocol/model.js';
 import { ParleyError } from './errors.js';
 
 export interface AuthResult {
@@ -188,6 +188,16 @@ export class HttpApi {
   }
   revokeSession(deviceId: Id): Promise<void> {
     return this.request(`/v1/sessions/${encodeURIComponent(deviceId)}`, { method: 'DELETE' });
+  }
+  /** One keyset page of the users this account blocks, by user id; pass `next` as `after` for the following one. */
+  blocks(after?: string, limit = 50): Promise<{ blocks: Block[]; next: string | null }> {
+    return this.request(`/v1/blocks?limit=${limit}${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+  }
+  block(userId: Id): Promise<{ block: Block }> {
+    return this.request('/v1/blocks', { method: 'POST', body: { userId } });
+  }
+  unblock(userId: Id): Promise<void> {
+    return this.request(`/v1/blocks/${encodeURIComponent(userId)}`, { method: 'DELETE' });
   }
   presence(userIds: Id[]): Promise<{ presence: PresenceInfo[] }> {
     return this.request(`/v1/presence?userIds=${userIds.map(encodeURIComponent).join(',')}`);

@@ -4,6 +4,7 @@ import type { AppendInput, Store } from './ports/store.js';
 import type { IdGenerator } from './ids.js';
 import type { MembershipCache } from './membership.js';
 import type { Fanout } from './fanout.js';
+import type { BlockService } from './blocks.js';
 import { badRequest, codePoints, forbidden, notFound, refuseUnstorable, tooLarge } from './errors.js';
 
 const MAX_TITLE = 200;
@@ -15,6 +16,7 @@ export class ConversationService {
     private readonly ids: IdGenerator,
     private readonly membership: MembershipCache,
     private readonly fanout: Fanout,
+    private readonly blocks: BlockService,
   ) {}
 
   async createDirect(actorId: Id, otherId: Id): Promise<{ conversation: Conversation; created: boolean }> {
@@ -22,6 +24,7 @@ export class ConversationService {
     if (!(await this.store.users.byId(otherId))) throw notFound('No user has that id.');
     const existing = await this.store.conversations.findDirect(actorId, otherId);
     if (existing) return { conversation: existing, created: false };
+    await this.blocks.requireNone(actorId, otherId);
     const res = await this.store.conversations.create({
       id: this.ids.next(),
       kind: 'direct',
@@ -40,6 +43,7 @@ export class ConversationService {
     const others = [...new Set(memberIds)].filter((id) => id !== actorId);
     if (others.length + 1 > MAX_INITIAL_MEMBERS) throw badRequest(`A group starts with at most ${MAX_INITIAL_MEMBERS} members.`);
     await this.requireUsers(others);
+    await this.refuseBlockers(actorId, others);
     const { conversation } = await this.store.conversations.create({
       id: this.ids.next(),
       kind: 'group',
@@ -68,6 +72,7 @@ export class ConversationService {
     if (role === 'member') throw forbidden('Only owners and admins add members.');
     const fresh = [...new Set(userIds)].filter((id) => !entry.roles.has(id));
     await this.requireUsers(fresh);
+    await this.refuseBlockers(actorId, fresh);
     for (const userId of fresh) {
       await this.append({ kind: 'member.joined', conversationId, actorId, at: Date.now(), userId, role: 'member' });
     }
@@ -154,6 +159,12 @@ export class ConversationService {
     if (ids.length === 0) return;
     const found = await this.store.users.byIds(ids);
     if (found.length !== ids.length) throw notFound('One or more users do not exist.');
+  }
+
+  /** Nobody is put into a group by someone they block. */
+  private async refuseBlockers(actorId: Id, ids: readonly Id[]): Promise<void> {
+    const blockers = await this.blocks.blockersAmong(actorId, ids);
+    if (blockers.length > 0) throw forbidden(`${blockers.length === 1 ? 'One user' : `${blockers.length} users`} you are adding do not accept that from you.`);
   }
 
   private async announce(conv: Conversation, userIds: readonly Id[]): Promise<void> {

@@ -24,6 +24,7 @@ import { PresenceService } from './presence.js';
 import { OnlineCounts } from './online-count.js';
 import { RateLimits } from './limits.js';
 import { DiscoveryService } from './discovery.js';
+import { BlockService } from './blocks.js';
 
 export interface Engines {
   store: Store;
@@ -48,6 +49,7 @@ export class Core {
   readonly onlineCounts: OnlineCounts;
   readonly limits: RateLimits;
   readonly discovery: DiscoveryService;
+  readonly blocks: BlockService;
 
   constructor(
     readonly engines: Engines,
@@ -60,19 +62,6 @@ export class Core {
     this.membership = new MembershipCache(store.conversations);
     this.lastSeqs = new LastSeqs(store);
     this.fanout = new Fanout(bus);
-    this.hub = new Hub(bus, {
-      conversationsOf: (userId) => store.conversations.idsForUser(userId),
-      onMembershipChanged: (id) => this.membership.invalidate(id),
-      onRevoked: (deviceId) => this.auth.forgetDevice(deviceId),
-      onEventDelivered: (event) => {
-        metrics.deliveryLatency.observe(Math.max(0, Date.now() - event.at) / 1000);
-        this.lastSeqs.note(event.conversationId, event.seq);
-      },
-      onDelivered: (type, n) => metrics.framesOut.inc({ type }, n),
-      onCatchUp: (peers) => log.warn({ peers }, 'bus recovered from an outage; local clients reconnect and sync'),
-    });
-    this.auth = new AuthService(store, this.ids, this.fanout, config);
-    this.conversations = new ConversationService(store, this.ids, this.membership, this.fanout);
     this.limits = new RateLimits(engines.limiter, {
       user: { ratePerSec: config.rateUserPerSec, burst: config.rateUserBurst },
       connection: { ratePerSec: config.rateConnPerSec, burst: config.rateConnBurst },
@@ -85,17 +74,33 @@ export class Core {
       // bucket refills in that time (50 tokens against 200/s by default).
       ...(config.redisUrl ? { share: { tokens: Math.max(1, Math.min(64, Math.floor(config.rateUserBurst / 8))), ttlMs: 30_000 } } : {}),
     });
-    this.messaging = new MessagingService(store, this.ids, this.membership, this.fanout, this.limits, config.maxBodyChars, {
+    this.blocks = new BlockService(store, this.fanout, this.limits);
+    this.hub = new Hub(bus, {
+      conversationsOf: (userId) => store.conversations.idsForUser(userId),
+      onMembershipChanged: (id) => this.membership.invalidate(id),
+      onBlocksChanged: (userIds) => this.blocks.invalidate(userIds),
+      onRevoked: (deviceId) => this.auth.forgetDevice(deviceId),
+      onEventDelivered: (event) => {
+        metrics.deliveryLatency.observe(Math.max(0, Date.now() - event.at) / 1000);
+        this.lastSeqs.note(event.conversationId, event.seq);
+      },
+      onDelivered: (type, n) => metrics.framesOut.inc({ type }, n),
+      onCatchUp: (peers) => log.warn({ peers }, 'bus recovered from an outage; local clients reconnect and sync'),
+    });
+    this.auth = new AuthService(store, this.ids, this.fanout, config);
+    this.conversations = new ConversationService(store, this.ids, this.membership, this.fanout, this.blocks);
+    this.messaging = new MessagingService(store, this.ids, this.membership, this.blocks, this.fanout, this.limits, config.maxBodyChars, {
       appended: (s) => metrics.storeAppend.observe(s),
       sent: (userId, conversationId) => this.ephemeral.stoppedBySending(userId, conversationId),
     });
     this.sync = new SyncService(store, this.membership, (type, n) => metrics.framesOut.inc({ type }, n));
-    this.ephemeral = new EphemeralService(store, this.membership, this.fanout, this.lastSeqs, config.typingTtlMs);
+    this.ephemeral = new EphemeralService(store, this.membership, this.blocks, this.fanout, this.lastSeqs, config.typingTtlMs);
     this.presence = new PresenceService(
       engines.presence,
       bus,
       store,
       this.membership,
+      this.blocks,
       (userId) => this.hub.localConversationsOf(userId),
       { ttlMs: config.presenceTtlMs, batchMs: config.presenceBatchMs, fanoutMaxMembers: config.presenceFanoutMaxMembers },
       (err) => log.warn({ err }, 'presence engine failed'),

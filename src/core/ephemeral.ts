@@ -5,6 +5,7 @@
 import type { Id, ReceiptKind } from '../protocol/model.js';
 import type { Store } from './ports/store.js';
 import type { MembershipCache } from './membership.js';
+import type { BlockService } from './blocks.js';
 import type { Fanout } from './fanout.js';
 import type { LastSeqs } from './last-seq.js';
 
@@ -19,6 +20,7 @@ export class EphemeralService {
   constructor(
     private readonly store: Store,
     private readonly membership: MembershipCache,
+    private readonly blocks: BlockService,
     private readonly fanout: Fanout,
     private readonly lastSeqs: LastSeqs,
     private readonly typingTtlMs: number,
@@ -41,23 +43,27 @@ export class EphemeralService {
       if (!cur) return;
       this.typing.delete(key);
     }
-    await this.fanout.ephemeral(conversationId, { type: 'typing', conversationId, userId, active }, { userId });
+    await this.tellTyping(conversationId, userId, active);
   }
 
   /** A user who sends a message has stopped typing in that conversation. */
   stoppedBySending(userId: Id, conversationId: Id): void {
     const key = `${conversationId} ${userId}`;
     if (!this.typing.delete(key)) return;
-    void this.fanout.ephemeral(conversationId, { type: 'typing', conversationId, userId, active: false }, { userId }).catch(() => undefined);
+    void this.tellTyping(conversationId, userId, false).catch(() => undefined);
+  }
+
+  /** Others in the conversation hear of it, except those a block separates from the typist. */
+  private async tellTyping(conversationId: Id, userId: Id, active: boolean): Promise<void> {
+    const hideFrom = await this.blocks.hiddenFrom(userId);
+    await this.fanout.ephemeral(conversationId, { type: 'typing', conversationId, userId, active }, { userId, hideFrom });
   }
 
   private lapse(now: number): void {
     for (const [key, t] of this.typing) {
       if (t.until > now) continue;
       this.typing.delete(key);
-      void this.fanout
-        .ephemeral(t.conversationId, { type: 'typing', conversationId: t.conversationId, userId: t.userId, active: false }, { userId: t.userId })
-        .catch(() => undefined);
+      void this.tellTyping(t.conversationId, t.userId, false).catch(() => undefined);
     }
   }
 
@@ -77,7 +83,8 @@ export class EphemeralService {
       seq = await this.lastSeqs.bound(conversationId, seq);
       if (seq <= 0) return;
     }
-    await this.fanout.ephemeral(conversationId, { type: 'receipt', conversationId, userId, seq, kind }, { connId });
+    const hideFrom = await this.blocks.hiddenFrom(userId);
+    await this.fanout.ephemeral(conversationId, { type: 'receipt', conversationId, userId, seq, kind }, { connId, hideFrom });
   }
 
   close(): void {

@@ -15,12 +15,13 @@ export class Fanout {
     return this.bus.publish(convTopic(event.conversationId), { t: 'event', event, frame: eventFrame(event) });
   }
 
-  ephemeral(conversationId: Id, frame: ServerFrame, skip: { userId?: Id; connId?: string }): Promise<void> {
+  ephemeral(conversationId: Id, frame: ServerFrame, skip: { userId?: Id; connId?: string; hideFrom?: Id[] }): Promise<void> {
     return this.bus.publish(convTopic(conversationId), {
       t: 'ephemeral',
       conversationId,
       skipUserId: skip.userId,
       skipConnId: skip.connId,
+      ...(skip.hideFrom ? { hideFrom: skip.hideFrom } : {}),
       frame: serializeFrame(frame),
     });
   }
@@ -44,6 +45,10 @@ export class Fanout {
 
   membershipChanged(conversationId: Id): Promise<void> {
     return this.bus.publish(BROADCAST, { t: 'membership', conversationId });
+  }
+
+  blocksChanged(userIds: Id[]): Promise<void> {
+    return this.bus.publish(BROADCAST, { t: 'blocks', userIds });
   }
 
   revoke(userId: Id, deviceId: Id): Promise<void> {

@@ -34,6 +34,8 @@ export interface HubHooks {
   conversationsOf(userId: Id): Promise<Id[]>;
   /** Membership changed somewhere: cached copies must go. */
   onMembershipChanged(conversationId: Id): void;
+  /** A block between these users was made or lifted somewhere: cached relations must go. */
+  onBlocksChanged(userIds: readonly Id[]): void;
   /** A device was revoked on some node: forget cached sessions of it. */
   onRevoked(deviceId: Id): void;
   /**
@@ -153,7 +155,7 @@ export class Hub {
         if (!users) return;
         let n = 0;
         for (const uid of users) {
-          if (uid === msg.skipUserId) continue;
+          if (uid === msg.skipUserId || msg.hideFrom?.includes(uid)) continue;
           for (const p of this.peersOf(uid)) {
             if (p.connId === msg.skipConnId) continue;
             p.push(msg.frame);
@@ -187,6 +189,9 @@ export class Hub {
       case 'membership':
         this.hooks.onMembershipChanged(msg.conversationId);
         return;
+      case 'blocks':
+        this.hooks.onBlocksChanged(msg.userIds);
+        return;
     }
   }
 
@@ -219,7 +224,7 @@ export class Hub {
     if (!seen) this.presenceSeen.set(msg.frame, (seen = new Set()));
     let n = 0;
     for (const uid of users) {
-      if (uid === msg.userId || seen.has(uid)) continue;
+      if (uid === msg.userId || seen.has(uid) || msg.hideFrom?.includes(uid)) continue;
       seen.add(uid);
       for (const p of this.peersOf(uid)) {
         p.push(msg.frame);

@@ -2,7 +2,8 @@
 import type { ConversationEvent, Id, Message } from '../protocol/model.js';
 import type { AppendInput, Store } from './ports/store.js';
 import type { IdGenerator } from './ids.js';
-import type { MembershipCache } from './membership.js';
+import type { MembershipCache, MembershipEntry } from './membership.js';
+import type { BlockService } from './blocks.js';
 import type { Fanout } from './fanout.js';
 import type { RateLimits } from './limits.js';
 import { badRequest, codePoints, conflict, forbidden, notFound, refuseUnstorable, tooLarge } from './errors.js';
@@ -21,6 +22,7 @@ export class MessagingService {
     private readonly store: Store,
     private readonly ids: IdGenerator,
     private readonly membership: MembershipCache,
+    private readonly blocks: BlockService,
     private readonly fanout: Fanout,
     private readonly limits: RateLimits,
     private readonly maxBodyChars: number,
@@ -33,7 +35,8 @@ export class MessagingService {
     // The clientId is stored and matched on retries: as sent, or not at all (a lone surrogate read back as U+FFFD).
     refuseUnstorable(clientId, 'clientId');
     await this.limits.write(actorId);
-    await this.membership.require(conversationId, actorId);
+    const { entry } = await this.membership.require(conversationId, actorId);
+    if (entry.kind === 'direct') await this.requireUnblocked(actorId, entry);
     const message = { id: this.ids.next(), clientId, body, ...(replyTo === undefined ? {} : { replyTo }) };
     const res = await this.append({ kind: 'message.created', conversationId, actorId, at: Date.now(), message });
     this.observer?.sent(actorId, conversationId);
@@ -45,7 +48,7 @@ export class MessagingService {
   async edit(actorId: Id, messageId: Id, body: string): Promise<ConversationEvent> {
     this.checkBody(body);
     await this.limits.write(actorId);
-    const msg = await this.writable(actorId, messageId);
+    const msg = await this.writable(actorId, messageId, true);
     if (msg.senderId !== actorId) throw forbidden('Only the sender can edit a message.');
     const res = await this.append({ kind: 'message.edited', conversationId: msg.conversationId, actorId, at: Date.now(), messageId, body });
     if (res.status !== 'appended') throw conflict('The message could not be edited.');
@@ -69,19 +72,29 @@ export class MessagingService {
     if (!r) throw badRequest('The reaction must not be empty.');
     refuseUnstorable(r, 'reaction');
     await this.limits.write(actorId);
-    const msg = await this.writable(actorId, messageId);
+    const msg = await this.writable(actorId, messageId, true);
     const res = await this.append({ kind: 'message.reacted', conversationId: msg.conversationId, actorId, at: Date.now(), messageId, reaction: r, active });
     if (res.status === 'appended') return { event: res.event };
     return { message: res.message ?? msg };
   }
 
-  /** A message the actor may act on: exists, in a conversation they belong to, not deleted. */
-  private async writable(actorId: Id, messageId: Id): Promise<Message> {
+  /**
+   * A message the actor may act on: exists, in a conversation they belong to,
+   * not deleted; with `reaches`, one whose change would reach the other member
+   * of a direct conversation, which a block forbids (a delete does not need it).
+   */
+  private async writable(actorId: Id, messageId: Id, reaches = false): Promise<Message> {
     const msg = await this.store.events.message(messageId);
     if (!msg) throw notFound('No message has that id.');
-    await this.membership.require(msg.conversationId, actorId);
+    const { entry } = await this.membership.require(msg.conversationId, actorId);
+    if (reaches && entry.kind === 'direct') await this.requireUnblocked(actorId, entry);
     if (msg.deletedAt !== undefined) throw conflict('The message was deleted.');
     return msg;
+  }
+
+  private requireUnblocked(actorId: Id, direct: MembershipEntry): Promise<void> | undefined {
+    for (const userId of direct.roles.keys()) if (userId !== actorId) return this.blocks.requireNone(actorId, userId);
+    return undefined;
   }
 
   private checkBody(body: string): void {

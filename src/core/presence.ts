@@ -9,6 +9,7 @@ import type { Bus } from './ports/bus.js';
 import { convTopic } from './ports/bus.js';
 import type { Store } from './ports/store.js';
 import type { MembershipCache } from './membership.js';
+import type { BlockService } from './blocks.js';
 import type { Peer } from './peer.js';
 import { serializeFrame } from './frames.js';
 
@@ -30,6 +31,7 @@ export class PresenceService {
     private readonly bus: Bus,
     private readonly store: Store,
     private readonly membership: MembershipCache,
+    private readonly blocks: BlockService,
     private readonly localConversationsOf: (userId: Id) => Iterable<Id> | undefined,
     private readonly opts: PresenceOptions,
     private readonly onError: (err: unknown) => void,
@@ -96,11 +98,13 @@ export class PresenceService {
     const status: PresenceStatus = change.status;
     const frame = serializeFrame({ type: 'presence', userId: change.userId, status, lastActiveAt: change.lastActiveAt });
     const convs = this.localConversationsOf(change.userId) ?? (await this.store.conversations.idsForUser(change.userId));
+    const hideFrom = await this.blocks.hiddenFrom(change.userId);
     const sends: Promise<void>[] = [];
     for (const conversationId of convs) {
       const entry = await this.membership.get(conversationId);
       if (!entry || entry.roles.size > this.opts.fanoutMaxMembers) continue;
-      sends.push(this.bus.publish(convTopic(conversationId), { t: 'presence', conversationId, userId: change.userId, status, lastActiveAt: change.lastActiveAt, frame }));
+      const { userId, lastActiveAt } = change;
+      sends.push(this.bus.publish(convTopic(conversationId), { t: 'presence', conversationId, userId, status, lastActiveAt, ...(hideFrom ? { hideFrom } : {}), frame }));
     }
     await Promise.all(sends);
   }

@@ -47,6 +47,9 @@ export const ReactionParams = Type.Object({ id: IdStr, reaction: Type.String({ m
 export const ReadBody = Type.Object({ seq: Type.Integer({ minimum: 0 }) });
 export const SessionParams = Type.Object({ deviceId: IdStr });
 export const SessionsQuery = Type.Object({ after: Type.Optional(Type.String({ maxLength: 256 })), limit: Limit(100) });
+export const BlockBody = Type.Object({ userId: IdStr });
+export const BlockParams = Type.Object({ userId: IdStr });
+export const BlocksQuery = Type.Object({ after: Type.Optional(IdStr), limit: Limit(200) });
 export const PresenceQuery = Type.Object({ userIds: LookupText({ minLength: 1, maxLength: 10_000 }) });
 export const PollQuery = Type.Object({
   cursor: Type.Optional(Type.Integer({ minimum: 0 })),

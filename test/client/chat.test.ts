@@ -164,4 +164,31 @@ describe('messaging through the SDK', () => {
       for (const x of [a, b, c]) x.client.stop();
     }
   });
+
+  test('blocking through the SDK: the blocked side\'s sends fail in the outbox, the list loads, unblocking lets the next send through', async () => {
+    const { a, b, id, stop } = await pair();
+    try {
+      const bId = b.user!.id;
+      const block = await a.block(bId);
+      assert.equal(block.user.id, bId);
+      assert.equal(a.isBlocked(bId), true);
+      assert.equal(a.presenceOf(bId), undefined, 'the blocked user\'s presence is no longer shown');
+      await b.send(id, 'are you there?');
+      await until(() => b.outbox(id)[0]?.state === 'failed', 5000, 'the send was refused');
+      assert.match(b.outbox(id)[0]?.error ?? '', /does not accept messages from you/);
+      assert.ok(!a.messages(id).some((m) => m.body === 'are you there?'));
+
+      // A fresh client of the same account learns the list from the server.
+      const again = await a.loadBlocks();
+      assert.deepEqual(again.map((x) => x.user.id), [bId]);
+
+      await a.unblock(bId);
+      assert.equal(a.isBlocked(bId), false);
+      assert.deepEqual(await a.loadBlocks(), []);
+      await b.send(id, 'hello again');
+      await until(() => a.messages(id).some((m) => m.body === 'hello again'), 5000, 'delivered after the unblock');
+    } finally {
+      stop();
+    }
+  });
 });

@@ -81,6 +81,30 @@ describe('a 3-node cluster behind nginx', { skip: missing }, () => {
     await stopAll(members);
   });
 
+  test('a block made on one node takes effect at once on another that had cached "no block"; unblocking likewise', async () => {
+    const a = await member(c.nodes[0]!.url, 'blka');
+    const b = await member(c.nodes[1]!.url, 'blkb');
+    everyone.push(a, b);
+    try {
+      await Promise.all([started(a), started(b)]);
+      const direct = await a.client.startDirect(b.id);
+      // b's node now holds b's relations (none) in its cache.
+      await b.client.send(direct.id, 'before');
+      await outboxesEmpty([b]);
+      await a.client.block(b.id);
+      await b.client.send(direct.id, 'blocked');
+      await until(() => b.client.outbox(direct.id)[0]?.state === 'failed', 10_000, 'the send on the other node to be refused');
+      await b.client.discard(b.client.outbox(direct.id)[0]!.clientId);
+      await a.client.unblock(b.id);
+      await b.client.send(direct.id, 'after');
+      await outboxesEmpty([a, b]);
+      await everyoneHolds([a, b], direct.id, ['before', 'after']);
+    } finally {
+      // Stopped here even on failure: later tests count the nodes' sockets.
+      await stopAll([a, b]);
+    }
+  });
+
   test('kill -9 of a node while clients send: they reconnect through the balancer, and every acknowledged message is there exactly once', async () => {
     const crew: Member[] = [];
     for (let i = 0; i < 12; i++) crew.push(await member(c.url, 'k'));

@@ -724,7 +724,7 @@ export function storeSuite(name: string, open: () => Promise<Store>, dispose: (s
         await assert.rejects(s.blocks.add(a, uid('nobody'), T0), isStoreError('not_found'));
         await assert.rejects(s.blocks.add(uid('nobody'), a, T0), isStoreError('not_found'));
         assert.deepEqual(await s.blocks.list(a, 10), []);
-        assert.deepEqual(await s.blocks.related(a), []);
+        assert.deepEqual(await s.blocks.related(a), { blocks: [], blockedBy: [] });
       });
 
       it('removes a block, and says false for one that is not there', async () => {
@@ -734,7 +734,7 @@ export function storeSuite(name: string, open: () => Promise<Store>, dispose: (s
         assert.equal(await s.blocks.remove(a, b), true);
         assert.equal(await s.blocks.remove(a, b), false);
         assert.deepEqual(await s.blocks.list(a, 10), []);
-        assert.deepEqual(await s.blocks.related(b), []);
+        assert.deepEqual(await s.blocks.related(b), { blocks: [], blockedBy: [] });
       });
 
       it('pages a list by blocked id, keyset, with nothing repeated or skipped', async () => {
@@ -753,16 +753,18 @@ export function storeSuite(name: string, open: () => Promise<Store>, dispose: (s
         assert.deepEqual(seen, [...others].sort());
       });
 
-      it('tells every user related by a block in either direction, each once', async () => {
+      it('tells whom a user blocks and who blocks them', async () => {
         const [a, b, c, d] = await users(4);
         assert.ok(a && b && c && d);
         await s.blocks.add(a, b, T0);
         await s.blocks.add(c, a, T0);
         await s.blocks.add(a, d, T0);
         await s.blocks.add(d, a, T0);
-        assert.deepEqual([...(await s.blocks.related(a))].sort(), [b, c, d].sort());
-        assert.deepEqual(await s.blocks.related(b), [a]);
-        assert.deepEqual(await s.blocks.related(c), [a]);
+        const ofA = await s.blocks.related(a);
+        assert.deepEqual([...ofA.blocks].sort(), [b, d].sort());
+        assert.deepEqual([...ofA.blockedBy].sort(), [c, d].sort());
+        assert.deepEqual(await s.blocks.related(b), { blocks: [], blockedBy: [a] });
+        assert.deepEqual(await s.blocks.related(c), { blocks: [a], blockedBy: [] });
       });
     });
 

@@ -21,14 +21,19 @@ import type { ConversationEvent, Conversation, Id, PresenceStatus, Millis } from
 
 export type BusMessage =
   | { t: 'event'; event: ConversationEvent; frame: string }
-  /** Typing and receipts: not in the log. Skips every device of skipUserId, or the one connection skipConnId. */
-  | { t: 'ephemeral'; conversationId: Id; skipUserId?: Id; skipConnId?: string; frame: string }
+  /**
+   * Typing and receipts: not in the log. Skips every device of skipUserId, or the one connection skipConnId,
+   * and every user of hideFrom (a block stands between them and the sender, core/blocks.ts).
+   */
+  | { t: 'ephemeral'; conversationId: Id; skipUserId?: Id; skipConnId?: string; hideFrom?: Id[]; frame: string }
   | { t: 'conversation'; userId: Id; conversation: Conversation }
   /** Published on the conv topic of each (not too large) conversation of userId; nodes dedupe per recipient. */
-  | { t: 'presence'; conversationId: Id; userId: Id; status: PresenceStatus; lastActiveAt: Millis; frame: string }
+  | { t: 'presence'; conversationId: Id; userId: Id; status: PresenceStatus; lastActiveAt: Millis; hideFrom?: Id[]; frame: string }
   | { t: 'revoke'; userId: Id; deviceId: Id }
   /** Membership of a conversation changed: drop cached copies. Published on BROADCAST. */
-  | { t: 'membership'; conversationId: Id };
+  | { t: 'membership'; conversationId: Id }
+  /** A block between these users was made or lifted: drop cached relations. Published on BROADCAST. */
+  | { t: 'blocks'; userIds: Id[] };
 
 /** The topic every node subscribes to. */
 export const BROADCAST = 'all';

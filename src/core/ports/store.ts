@@ -99,8 +99,8 @@ export interface BlockStore {
   remove(blockerId: Id, blockedId: Id): Promise<boolean>;
   /** Whom `blockerId` blocks, ascending by blockedId, keyset after `afterBlockedId`. */
   list(blockerId: Id, limit: number, afterBlockedId?: Id): Promise<BlockRecord[]>;
-  /** Every user with a block between them and `userId`, in either direction, each once. */
-  related(userId: Id): Promise<Id[]>;
+  /** Whom `userId` blocks and who blocks them (a user may be in both). */
+  related(userId: Id): Promise<{ blocks: Id[]; blockedBy: Id[] }>;
 }
 
 export interface ConversationPage {

@@ -50,11 +50,12 @@ export class PostgresBlockStore implements BlockStore {
     return rows.map(toBlock);
   }
 
-  async related(userId: Id): Promise<Id[]> {
-    const rows = await this.db.query<{ id: string }>(
-      'SELECT blocked_id AS id FROM blocks WHERE blocker_id = $1 UNION SELECT blocker_id AS id FROM blocks WHERE blocked_id = $1',
+  async related(userId: Id): Promise<{ blocks: Id[]; blockedBy: Id[] }> {
+    // One round trip for both directions, each through its own index.
+    const rows = await this.db.query<{ id: string; outgoing: boolean }>(
+      'SELECT blocked_id AS id, true AS outgoing FROM blocks WHERE blocker_id = $1 UNION ALL SELECT blocker_id, false FROM blocks WHERE blocked_id = $1',
       [userId],
     );
-    return rows.map((r) => r.id);
+    return { blocks: rows.filter((r) => r.outgoing).map((r) => r.id), blockedBy: rows.filter((r) => !r.outgoing).map((r) => r.id) };
   }
 }

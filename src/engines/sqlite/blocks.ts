@@ -17,17 +17,16 @@ export class SqliteBlockStore implements BlockStore {
   private readonly select;
   private readonly del;
   private readonly page;
-  private readonly related_;
+  private readonly blocking;
+  private readonly blockers;
 
   constructor(db: Database.Database) {
     this.insert = db.prepare<[string, string, number]>('INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
     this.select = db.prepare<[string, string], BlockRow>('SELECT * FROM blocks WHERE blocker_id = ? AND blocked_id = ?');
     this.del = db.prepare<[string, string]>('DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?');
     this.page = db.prepare<[string, string, number], BlockRow>('SELECT * FROM blocks WHERE blocker_id = ? AND blocked_id > ? ORDER BY blocked_id LIMIT ?');
-    // Both directions, each through its own index.
-    this.related_ = db.prepare<[string, string], { id: string }>(
-      'SELECT blocked_id AS id FROM blocks WHERE blocker_id = ? UNION SELECT blocker_id AS id FROM blocks WHERE blocked_id = ?',
-    );
+    this.blocking = db.prepare<[string], { id: string }>('SELECT blocked_id AS id FROM blocks WHERE blocker_id = ?');
+    this.blockers = db.prepare<[string], { id: string }>('SELECT blocker_id AS id FROM blocks WHERE blocked_id = ?');
   }
 
   async add(blockerId: Id, blockedId: Id, at: Millis): Promise<{ block: BlockRecord; created: boolean }> {
@@ -50,7 +49,7 @@ export class SqliteBlockStore implements BlockStore {
     return this.page.all(blockerId, afterBlockedId ?? '', limit).map(toBlock);
   }
 
-  async related(userId: Id): Promise<Id[]> {
-    return this.related_.all(userId, userId).map((r) => r.id);
+  async related(userId: Id): Promise<{ blocks: Id[]; blockedBy: Id[] }> {
+    return { blocks: this.blocking.all(userId).map((r) => r.id), blockedBy: this.blockers.all(userId).map((r) => r.id) };
   }
 }

@@ -19,6 +19,7 @@ import { userRoutes } from './routes/users.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { messageRoutes } from './routes/messages.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { blockRoutes } from './routes/blocks.js';
 import { pollRoutes } from './routes/poll.js';
 import { opsRoutes, type Readiness } from './routes/ops.js';
 import { webRoutes } from './routes/web.js';
@@ -161,6 +162,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(conversationRoutes, { core: deps.core });
   await app.register(messageRoutes, { core: deps.core });
   await app.register(sessionRoutes, { core: deps.core });
+  await app.register(blockRoutes, { core: deps.core });
   await app.register(pollRoutes, { core: deps.core, frames: deps.frames, mailboxes: deps.mailboxes });
   await app.register(webRoutes, { webDir: deps.core.config.webDir });
   return app;

@@ -32,7 +32,7 @@ export const userRoutes: FastifyPluginAsync<{ core: Core }> = async (app, { core
     return { user };
   });
 
-  /** Presence only of people who share a conversation with the caller; everyone else reads as offline. */
+  /** Presence only of people who share a conversation with the caller and no block; everyone else reads as offline. */
   app.get<{ Querystring: Static<typeof PresenceQuery> }>('/v1/presence', { schema: { querystring: PresenceQuery } }, async (req) => {
     const p = await authenticate(core, req);
     const ids = [...new Set(req.query.userIds.split(',').map((s) => s.trim()).filter(Boolean))].slice(0, 500);
@@ -41,7 +41,8 @@ export const userRoutes: FastifyPluginAsync<{ core: Core }> = async (app, { core
       const entry = await core.membership.get(convId);
       if (entry) for (const u of entry.roles.keys()) contacts.add(u);
     }
-    const visible = ids.filter((id) => contacts.has(id));
+    const hidden = new Set(await core.blocks.hiddenFrom(p.userId));
+    const visible = ids.filter((id) => contacts.has(id) && !hidden.has(id));
     const snap = new Map((await core.presence.snapshot(visible)).map((s) => [s.userId, s]));
     return { presence: ids.map((userId) => snap.get(userId) ?? { userId, status: 'offline' }) };
   });
