@@ -36,7 +36,10 @@ export class MessagingService {
     refuseUnstorable(clientId, 'clientId');
     await this.limits.write(actorId);
     const { entry } = await this.membership.require(conversationId, actorId);
-    if (entry.kind === 'direct') await this.requireUnblocked(actorId, entry);
+    if (entry.kind === 'direct') {
+      const pending = this.requireUnblocked(actorId, entry);
+      if (pending) await pending;
+    }
     const message = { id: this.ids.next(), clientId, body, ...(replyTo === undefined ? {} : { replyTo }) };
     const res = await this.append({ kind: 'message.created', conversationId, actorId, at: Date.now(), message });
     this.observer?.sent(actorId, conversationId);
@@ -92,7 +95,7 @@ export class MessagingService {
     return msg;
   }
 
-  private requireUnblocked(actorId: Id, direct: MembershipEntry): Promise<void> | undefined {
+  private requireUnblocked(actorId: Id, direct: MembershipEntry): void | Promise<void> {
     for (const userId of direct.roles.keys()) if (userId !== actorId) return this.blocks.requireNone(actorId, userId);
     return undefined;
   }
