@@ -277,6 +277,75 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       await carol.ctx.close();
     }
   });
+  test('blocking (R17): block from the header, the notice replaces the composer, a refused send shows why, unblock', async () => {
+    const ivy = await newPage();
+    const jack = await newPage();
+    const A = ivy.page;
+    const B = jack.page;
+    // Every wait in this test gives up after 10 s, so a Block button that does nothing fails fast.
+    ivy.ctx.setDefaultTimeout(10_000);
+    jack.ctx.setDefaultTimeout(10_000);
+    try {
+      await register(A, 'ivy', 'Ivy Block');
+      await register(B, 'jack', 'Jack Block');
+      await A.getByRole('button', { name: 'New chat' }).first().click();
+      await A.getByRole('dialog').getByLabel('Username').fill('jack');
+      await A.locator('.user-item[data-username="jack"]').click();
+      await A.getByRole('heading', { name: 'Jack Block' }).waitFor();
+      const composerA = A.getByRole('textbox', { name: 'Message' });
+      await composerA.fill('before the block');
+      await composerA.press('Enter');
+      await B.locator('.conv-item', { hasText: 'Ivy Block' }).click();
+      await B.locator('.msg.theirs .body', { hasText: 'before the block' }).waitFor();
+
+      // Ivy blocks Jack from the header, after confirming.
+      const blockBtn = A.getByRole('button', { name: 'Block Jack Block', exact: true });
+      assert.equal(await blockBtn.getAttribute('aria-pressed'), 'false');
+      await blockBtn.click();
+      const confirm = A.getByRole('dialog');
+      await confirm.getByRole('heading', { name: 'Block Jack Block?' }).waitFor();
+      await confirm.getByRole('button', { name: 'Block', exact: true }).click();
+      await confirm.waitFor({ state: 'detached' });
+      const notice = A.getByTestId('blocked-notice');
+      await notice.getByText('You blocked this user. Unblock to send messages.').waitFor();
+      await A.getByRole('button', { name: 'Unblock Jack Block', exact: true }).waitFor();
+      await A.locator('[data-testid="conv-subtitle"]', { hasText: 'Blocked' }).waitFor();
+      // Ivy cannot send: the composer is gone while the block holds.
+      assert.equal(await composerA.count(), 0, 'no composer while blocked');
+      assert.equal(await A.getByRole('button', { name: 'Send' }).count(), 0);
+      await A.screenshot({ path: join(SHOTS, 'blocked.png') });
+
+      // Jack's send is refused by the server: it stays as failed, with the reason shown.
+      const composerB = B.getByRole('textbox', { name: 'Message' });
+      await composerB.fill('while blocked');
+      await composerB.press('Enter');
+      const failed = B.locator('.msg.queued[data-outbox="failed"]', { hasText: 'while blocked' });
+      await failed.waitFor();
+      await failed.locator('.failed-row', { hasText: 'This user does not accept messages from you.' }).waitFor();
+      assert.equal(await A.locator('.msg .body', { hasText: 'while blocked' }).count(), 0, 'the refused message never reached Ivy');
+
+      // The block is loaded again after a reload (loadBlocks), not just remembered by the page.
+      await A.reload();
+      await A.getByRole('heading', { name: 'Jack Block' }).waitFor();
+      await notice.waitFor();
+
+      // Ivy unblocks from the notice: the composer is back, and Jack's next message arrives.
+      await notice.getByRole('button', { name: 'Unblock' }).click();
+      await notice.waitFor({ state: 'detached' });
+      await composerA.waitFor();
+      assert.equal(await A.getByRole('button', { name: 'Block Jack Block', exact: true }).getAttribute('aria-pressed'), 'false');
+      await composerB.fill('after the unblock');
+      await composerB.press('Enter');
+      await A.locator('.msg.theirs .body', { hasText: 'after the unblock' }).waitFor();
+      await composerA.fill('welcome back');
+      await composerA.press('Enter');
+      await B.locator('.msg.theirs .body', { hasText: 'welcome back' }).waitFor();
+      assert.deepEqual(await timelineBodies(A), ['before the block', 'after the unblock', 'welcome back']);
+    } finally {
+      await ivy.ctx.close();
+      await jack.ctx.close();
+    }
+  });
   test('groups: create, add a member, edit and delete, older history on scroll up, keyboard navigation', async () => {
     const names = ['frank', 'grace', 'heidi'];
     const others = names.slice(1).map(() => createNodeClient({ url: server.url }));

@@ -17,6 +17,22 @@ export function ChatScreen({ client }: { client: ParleyClient }) {
   };
   const current = openId ? client.conversation(decodeURIComponent(openId)) : undefined;
 
+  // Whom we block (R17), for the Block/Unblock action and the notice in direct chats. Loaded once;
+  // a failure (e.g. offline) tries again at the next ready. It is decoration: the server enforces.
+  useEffect(() => {
+    let loaded = false;
+    const load = (): void => {
+      if (loaded) return;
+      loaded = true;
+      client.loadBlocks().catch(() => {
+        loaded = false;
+      });
+    };
+    const off = client.on('ready', load);
+    load();
+    return off;
+  }, [client]);
+
   return (
     <div class={`shell ${current ? 'has-open' : ''}`}>
       <Banner client={client} />

@@ -3,7 +3,7 @@ import type { ConversationState, Id, Message, OutboxItem, ParleyClient } from '.
 import { ParleyError } from '../../src/client/index.js';
 import { Avatar } from './avatar.js';
 import { AddMembersDialog, ConfirmDialog } from './dialogs.js';
-import { Alert, Back, Check, Clock, Close, DoubleCheck, Pencil, Reply, Send, Smile, Trash, UserPlus } from './icons.js';
+import { Alert, Back, Ban, Check, Clock, Close, DoubleCheck, Pencil, Reply, Send, Smile, Trash, UserPlus } from './icons.js';
 import { QUICK_REACTIONS, colorFor, conversationTitle, dayLabel, displayName, peerOf, presenceText, sameDay, timeOf } from './util.js';
 
 const MAX_BODY = 4000;
@@ -14,6 +14,8 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
   const [adding, setAdding] = useState(false);
   const [deleting, setDeleting] = useState<Message | undefined>();
   const [notice, setNotice] = useState('');
+  const [confirmBlock, setConfirmBlock] = useState(false);
+  const [blockBusy, setBlockBusy] = useState(false);
   const composerRef = useRef<HTMLTextAreaElement>(null);
 
   useEffect(() => {
@@ -31,12 +33,32 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
   const typing = client.typingUsers(conv.id);
   const isGroup = conv.conversation.kind === 'group';
   const myRole = conv.conversation.members.find((m) => m.userId === me)?.role;
+  // The other member of a direct chat, whom one may block (R17); not in a chat with oneself.
+  const other = !isGroup && peer && peer !== me ? peer : undefined;
+  const blocked = !!other && client.isBlocked(other);
   let subtitle: string;
   if (typing.length) {
     subtitle = isGroup ? `${typing.map((u) => displayName(client, u)).join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : 'typing…';
   } else if (isGroup) {
     subtitle = conv.conversation.members.map((m) => (m.userId === me ? 'You' : displayName(client, m.userId))).join(', ');
-  } else subtitle = peer && peer !== me ? presenceText(client.presenceOf(peer)) : 'Notes to self';
+  } else if (blocked) subtitle = 'Blocked';
+  else subtitle = peer && peer !== me ? presenceText(client.presenceOf(peer)) : 'Notes to self';
+
+  const setBlocked = async (block: boolean): Promise<void> => {
+    if (!other) return;
+    setBlockBusy(true);
+    try {
+      if (block) {
+        await client.block(other);
+        setReplyTo(undefined);
+        setEditing(undefined);
+      } else await client.unblock(other);
+    } catch (e) {
+      setNotice(e instanceof ParleyError ? e.message : block ? 'Could not block this user.' : 'Could not unblock this user.');
+    } finally {
+      setBlockBusy(false);
+    }
+  };
 
   const startEdit = useCallback((m: Message) => {
     setReplyTo(undefined);
@@ -67,6 +89,18 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
             <UserPlus />
           </button>
         )}
+        {other && (
+          <button
+            class={`icon-btn ${blocked ? 'on' : ''}`}
+            aria-label={blocked ? `Unblock ${title}` : `Block ${title}`}
+            title={blocked ? `Unblock ${title}` : `Block ${title}`}
+            aria-pressed={blocked}
+            disabled={blockBusy}
+            onClick={() => (blocked ? void setBlocked(false) : setConfirmBlock(true))}
+          >
+            <Ban />
+          </button>
+        )}
       </header>
       <Timeline client={client} conv={conv} onReply={startReply} onEdit={startEdit} onDelete={setDeleting} />
       {typing.length > 0 && (
@@ -87,22 +121,43 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
           </button>
         </div>
       )}
-      <Composer
-        client={client}
-        conv={conv}
-        inputRef={composerRef}
-        replyTo={replyTo}
-        editing={editing}
-        onCancel={() => {
-          setReplyTo(undefined);
-          setEditing(undefined);
-        }}
-        onEditLast={() => {
-          const mine = [...conv.messages].reverse().find((m) => m.senderId === me && !m.deletedAt);
-          if (mine) startEdit(mine);
-        }}
-        onError={setNotice}
-      />
+      {blocked ? (
+        <div class="blocked-bar" role="status" data-testid="blocked-notice">
+          <span>You blocked this user. Unblock to send messages.</span>
+          <button class="btn" disabled={blockBusy} onClick={() => void setBlocked(false)}>
+            Unblock
+          </button>
+        </div>
+      ) : (
+        <Composer
+          client={client}
+          conv={conv}
+          inputRef={composerRef}
+          replyTo={replyTo}
+          editing={editing}
+          onCancel={() => {
+            setReplyTo(undefined);
+            setEditing(undefined);
+          }}
+          onEditLast={() => {
+            const mine = [...conv.messages].reverse().find((m) => m.senderId === me && !m.deletedAt);
+            if (mine) startEdit(mine);
+          }}
+          onError={setNotice}
+        />
+      )}
+      {confirmBlock && (
+        <ConfirmDialog
+          title={`Block ${title}?`}
+          text="Neither of you will be able to message the other here, and you will stop seeing each other's online status and typing. They will not be able to add you to groups. You can unblock them at any time."
+          confirm="Block"
+          onClose={() => setConfirmBlock(false)}
+          onConfirm={() => {
+            setConfirmBlock(false);
+            void setBlocked(true);
+          }}
+        />
+      )}
       {adding && <AddMembersDialog client={client} conv={conv} onClose={() => setAdding(false)} />}
       {deleting && (
         <ConfirmDialog

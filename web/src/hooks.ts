@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ClientEvents, ParleyClient } from '../../src/client/index.js';
 
-const WATCHED: (keyof ClientEvents)[] = ['state', 'conversations', 'timeline', 'typing', 'presence', 'receipt', 'session', 'ready'];
+const WATCHED: (keyof ClientEvents)[] = ['state', 'conversations', 'timeline', 'typing', 'presence', 'receipt', 'session', 'ready', 'blocks'];
 
 /**
  * Re-renders the caller whenever the client's state changes, at most once per
