@@ -17,6 +17,7 @@ import type { Store } from './ports/store.js';
 import type { Fanout } from './fanout.js';
 import type { RateLimits } from './limits.js';
 import { badRequest, forbidden, notFound } from './errors.js';
+import { LoadingCache } from './loading-cache.js';
 
 /** Whom a user blocks and who blocks them. */
 export interface Relations {
@@ -39,39 +40,25 @@ function refuse(rel: Relations, otherId: Id): void {
 }
 
 export class BlockService {
-  private readonly entries = new Map<Id, Relations>();
-  private readonly loading = new Map<Id, Promise<Relations>>();
+  private readonly cache: LoadingCache<Id, Relations>;
 
   constructor(
     private readonly store: Store,
     private readonly fanout: Fanout,
     private readonly limits: RateLimits,
-    private readonly maxEntries = 100_000,
-  ) {}
+    maxEntries = 100_000,
+  ) {
+    this.cache = new LoadingCache((id) => this.load(id), maxEntries);
+  }
 
   /** From memory when cached: the send path awaits nothing it does not have to. */
   relationsOf(userId: Id): Relations | Promise<Relations> {
-    const hit = this.entries.get(userId);
-    if (hit) return hit;
-    let p = this.loading.get(userId);
-    if (!p) {
-      p = this.load(userId).finally(() => this.loading.delete(userId));
-      this.loading.set(userId, p);
-    }
-    return p;
+    return this.cache.get(userId);
   }
 
   private async load(userId: Id): Promise<Relations> {
     const r = await this.store.blocks.related(userId);
-    const rel = r.blocks.length === 0 && r.blockedBy.length === 0 ? NONE : { blocks: new Set(r.blocks), blockedBy: new Set(r.blockedBy) };
-    // Invalidated while loading: do not cache a copy that may predate the change.
-    if (!this.loading.has(userId)) return rel;
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
-    this.entries.set(userId, rel);
-    return rel;
+    return r.blocks.length === 0 && r.blockedBy.length === 0 ? NONE : { blocks: new Set(r.blocks), blockedBy: new Set(r.blockedBy) };
   }
 
   /**
@@ -133,10 +120,7 @@ export class BlockService {
 
   /** Drops cached relations of these users (a change here, or one announced by another node). */
   invalidate(userIds: readonly Id[]): void {
-    for (const id of userIds) {
-      this.entries.delete(id);
-      this.loading.delete(id);
-    }
+    for (const id of userIds) this.cache.invalidate(id);
   }
 
   private async changed(a: Id, b: Id): Promise<void> {

@@ -6,6 +6,7 @@
 import type { ConversationKind, Id, Role } from '../protocol/model.js';
 import type { ConversationStore } from './ports/store.js';
 import { forbidden, notFound } from './errors.js';
+import { LoadingCache } from './loading-cache.js';
 
 export interface MembershipEntry {
   kind: ConversationKind;
@@ -13,38 +14,23 @@ export interface MembershipEntry {
 }
 
 export class MembershipCache {
-  private readonly entries = new Map<Id, MembershipEntry>();
-  private readonly loading = new Map<Id, Promise<MembershipEntry | undefined>>();
+  private readonly cache: LoadingCache<Id, MembershipEntry | undefined>;
 
   constructor(
     private readonly store: ConversationStore,
-    private readonly maxEntries = 50_000,
-  ) {}
+    maxEntries = 50_000,
+  ) {
+    this.cache = new LoadingCache((id) => this.load(id), maxEntries);
+  }
 
   /** Undefined when the conversation does not exist. */
   get(conversationId: Id): MembershipEntry | undefined | Promise<MembershipEntry | undefined> {
-    const hit = this.entries.get(conversationId);
-    if (hit) return hit;
-    let p = this.loading.get(conversationId);
-    if (!p) {
-      p = this.load(conversationId).finally(() => this.loading.delete(conversationId));
-      this.loading.set(conversationId, p);
-    }
-    return p;
+    return this.cache.get(conversationId);
   }
 
   private async load(conversationId: Id): Promise<MembershipEntry | undefined> {
     const conv = await this.store.get(conversationId);
-    if (!conv) return undefined;
-    const entry: MembershipEntry = { kind: conv.kind, roles: new Map(conv.members.map((m) => [m.userId, m.role])) };
-    // Invalidated while loading: do not cache a copy that may predate the change.
-    if (!this.loading.has(conversationId)) return entry;
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
-    this.entries.set(conversationId, entry);
-    return entry;
+    return conv && { kind: conv.kind, roles: new Map(conv.members.map((m) => [m.userId, m.role])) };
   }
 
   /** The caller's role; not_found for an unknown conversation, forbidden for a non-member. */
@@ -57,7 +43,6 @@ export class MembershipCache {
   }
 
   invalidate(conversationId: Id): void {
-    this.entries.delete(conversationId);
-    this.loading.delete(conversationId);
+    this.cache.invalidate(conversationId);
   }
 }
