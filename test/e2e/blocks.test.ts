@@ -82,6 +82,8 @@ describe('blocking', () => {
     expectError(await h.api.req('GET', '/v1/blocks'), 401, 'unauthorized', 'list without a token');
     expectError(await list(a, '?limit=0'), 400, 'bad_request', 'limit 0');
     expectError(await list(a, '?limit=201'), 400, 'bad_request', 'limit 201');
+    expectError(await list(a, `?after=${'x'.repeat(65)}`), 400, 'bad_request', 'an after that is not an id');
+    expectError(await unblock(a, 'y'.repeat(65)), 400, 'bad_request', 'unblock an id that is not one');
     expectError(await unblock(a, b.id), 404, 'not_found', 'unblock a user never blocked');
     assert.deepEqual((await list(a)).body, { blocks: [], next: null }, 'nothing was blocked');
     // Still a working account.
