@@ -46,6 +46,8 @@ export class BlockService {
     private readonly store: Store,
     private readonly fanout: Fanout,
     private readonly limits: RateLimits,
+    /** After a block is made or lifted and announced: what else follows from it (presence shown to each side). */
+    private readonly onChanged: (a: Id, b: Id, blocked: boolean) => Promise<void> = async () => undefined,
     maxEntries = 100_000,
   ) {
     this.cache = new LoadingCache((id) => this.load(id), maxEntries);
@@ -95,14 +97,14 @@ export class BlockService {
     const user = await this.store.users.byId(targetId);
     if (!user) throw notFound('No user has that id.');
     const { block, created } = await this.store.blocks.add(actorId, targetId, Date.now());
-    if (created) await this.changed(actorId, targetId);
+    if (created) await this.changed(actorId, targetId, true);
     return { block: { user, createdAt: block.createdAt }, created };
   }
 
   async unblock(actorId: Id, targetId: Id): Promise<void> {
     await this.limits.write(actorId);
     if (!(await this.store.blocks.remove(actorId, targetId))) throw notFound('You do not block that user.');
-    await this.changed(actorId, targetId);
+    await this.changed(actorId, targetId, false);
   }
 
   /** Whom the actor blocks, ascending by user id; the cursor is the last user id of the page. */
@@ -123,9 +125,10 @@ export class BlockService {
     for (const id of userIds) this.cache.invalidate(id);
   }
 
-  private async changed(a: Id, b: Id): Promise<void> {
+  private async changed(a: Id, b: Id, blocked: boolean): Promise<void> {
     // Here at once, whatever the bus does; other nodes when the announcement reaches them.
     this.invalidate([a, b]);
     await this.fanout.blocksChanged([a, b]);
+    await this.onChanged(a, b, blocked);
   }
 }

@@ -74,7 +74,7 @@ export class Core {
       // bucket refills in that time (50 tokens against 200/s by default).
       ...(config.redisUrl ? { share: { tokens: Math.max(1, Math.min(64, Math.floor(config.rateUserBurst / 8))), ttlMs: 30_000 } } : {}),
     });
-    this.blocks = new BlockService(store, this.fanout, this.limits);
+    this.blocks = new BlockService(store, this.fanout, this.limits, (a, b, blocked) => this.presence.blockChanged(a, b, blocked));
     this.hub = new Hub(bus, {
       conversationsOf: (userId) => store.conversations.idsForUser(userId),
       onMembershipChanged: (id) => this.membership.invalidate(id),
@@ -101,6 +101,7 @@ export class Core {
       store,
       this.membership,
       this.blocks,
+      this.fanout,
       (userId) => this.hub.localConversationsOf(userId),
       { ttlMs: config.presenceTtlMs, batchMs: config.presenceBatchMs, fanoutMaxMembers: config.presenceFanoutMaxMembers },
       (err) => log.warn({ err }, 'presence engine failed'),

@@ -43,6 +43,11 @@ export class Fanout {
     return this.ephemeral(conversation.id, { type: 'conversation', conversation }, skip);
   }
 
+  /** One frame to every device of one user, wherever they are connected. */
+  toUser(userId: Id, frame: ServerFrame): Promise<void> {
+    return this.bus.publish(userTopic(userId), { t: 'frame', userId, frame: serializeFrame(frame) });
+  }
+
   membershipChanged(conversationId: Id): Promise<void> {
     return this.bus.publish(BROADCAST, { t: 'membership', conversationId });
   }

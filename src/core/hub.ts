@@ -182,6 +182,15 @@ export class Hub {
         });
         return;
       }
+      case 'frame': {
+        let n = 0;
+        for (const p of this.peersOf(msg.userId)) {
+          p.push(msg.frame);
+          n++;
+        }
+        this.hooks.onDelivered?.('frame', n);
+        return;
+      }
       case 'revoke':
         this.hooks.onRevoked(msg.deviceId);
         for (const p of [...this.peersOf(msg.userId)]) if (p.deviceId === msg.deviceId) p.close(CLOSE.unauthorized, 'session revoked');

@@ -11,6 +11,7 @@ import type { Store } from './ports/store.js';
 import type { MembershipCache } from './membership.js';
 import type { BlockService } from './blocks.js';
 import type { Peer } from './peer.js';
+import type { Fanout } from './fanout.js';
 import { serializeFrame } from './frames.js';
 
 export interface PresenceOptions {
@@ -32,6 +33,7 @@ export class PresenceService {
     private readonly store: Store,
     private readonly membership: MembershipCache,
     private readonly blocks: BlockService,
+    private readonly fanout: Fanout,
     private readonly localConversationsOf: (userId: Id) => Iterable<Id> | undefined,
     private readonly opts: PresenceOptions,
     private readonly onError: (err: unknown) => void,
@@ -67,6 +69,39 @@ export class PresenceService {
 
   snapshot(userIds: readonly Id[]): Promise<PresenceSnapshot[]> {
     return this.presence.get(userIds);
+  }
+
+  /**
+   * Presence frames only report changes, so a block or unblock must correct
+   * what each side's clients show of the other: a block shows the other as
+   * offline (with the last activity they could already see, nothing newer), an
+   * unblock shows their status now. Only between users who share a
+   * conversation: nobody else was shown the other's presence.
+   */
+  async blockChanged(a: Id, b: Id, blocked: boolean): Promise<void> {
+    try {
+      const [convsOfA, convsOfB] = await Promise.all([this.store.conversations.idsForUser(a), this.store.conversations.idsForUser(b)]);
+      const ofB = new Set(convsOfB);
+      if (!convsOfA.some((c) => ofB.has(c))) return;
+      const snaps = new Map((await this.presence.get([a, b])).map((s) => [s.userId, s]));
+      const now = Date.now();
+      const pairs: [viewer: Id, subject: Id][] = [
+        [a, b],
+        [b, a],
+      ];
+      await Promise.all(
+        pairs.map(([viewer, subject]) => {
+          const snap = snaps.get(subject);
+          // A user never seen online has nothing to correct: the viewer shows them offline already.
+          if (snap?.lastActiveAt === undefined) return undefined;
+          const status = blocked ? 'offline' : snap.status;
+          return this.fanout.toUser(viewer, { type: 'presence', userId: subject, status, lastActiveAt: Math.min(snap.lastActiveAt, now) });
+        }),
+      );
+    } catch (err) {
+      // The block itself stands; a client corrects itself at its next presence fetch.
+      this.onError(err);
+    }
   }
 
   private queue(change: PresenceChange | undefined): void {

@@ -91,11 +91,15 @@ describe('a 3-node cluster behind nginx', { skip: missing }, () => {
       // b's node now holds b's relations (none) in its cache.
       await b.client.send(direct.id, 'before');
       await outboxesEmpty([b]);
+      await until(() => b.client.presenceOf(a.id)?.status === 'online', 10_000, 'b to see a online');
       await a.client.block(b.id);
+      // The other node's client is told to show a as offline: presence frames alone would never say so.
+      await until(() => b.client.presenceOf(a.id)?.status === 'offline', 10_000, 'b to see a offline after the block');
       await b.client.send(direct.id, 'blocked');
       await until(() => b.client.outbox(direct.id)[0]?.state === 'failed', 10_000, 'the send on the other node to be refused');
       await b.client.discard(b.client.outbox(direct.id)[0]!.clientId);
       await a.client.unblock(b.id);
+      await until(() => b.client.presenceOf(a.id)?.status === 'online', 10_000, 'b to see a online again after the unblock');
       await b.client.send(direct.id, 'after');
       await outboxesEmpty([a, b]);
       await everyoneHolds([a, b], direct.id, ['before', 'after']);

@@ -202,4 +202,40 @@ describe('blocking', () => {
     wsB.send({ type: 'presence', status: 'online' });
     await wsA.next('presence', (p) => p.userId === b.id && p.status === 'online', 2000);
   });
+
+  test('a block shows each side as offline to the other at once; the unblock shows their status again', async () => {
+    const [a, b] = await h.api.users(2, 'blkpres');
+    assert.ok(a && b);
+    expectStatus(await createDirect(a, b), 201, 'direct');
+    const wsA = await h.connect(a);
+    const wsB = await h.connect(b);
+    await wsA.next('presence', (p) => p.userId === b.id && p.status === 'online', 2000);
+    wsB.send({ type: 'presence', status: 'busy' });
+    const busy = await wsA.next('presence', (p) => p.userId === b.id && p.status === 'busy', 2000);
+
+    expectStatus(await block(a, b.id), 201, 'block');
+    // Each client is told, without waiting for a change that will never come through.
+    const hiddenB = await wsA.next('presence', (p) => p.userId === b.id && p.status === 'offline', 2000);
+    assert.ok(hiddenB.lastActiveAt <= Date.now() && hiddenB.lastActiveAt >= busy.lastActiveAt - 60_000);
+    await wsB.next('presence', (p) => p.userId === a.id && p.status === 'offline', 2000);
+
+    // A repeated block changes nothing and says nothing again.
+    expectStatus(await block(a, b.id), 200, 'block again');
+    await wsA.nothing('presence', (p) => p.userId === b.id, BATCH * 3);
+
+    expectStatus(await unblock(a, b.id), 204, 'unblock');
+    await wsA.next('presence', (p) => p.userId === b.id && p.status === 'busy', 2000);
+    await wsB.next('presence', (p) => p.userId === a.id && p.status === 'online', 2000);
+  });
+
+  test('a block between users who share no conversation sends no presence', async () => {
+    const [a, b] = await h.api.users(2, 'blknone');
+    assert.ok(a && b);
+    const wsA = await h.connect(a);
+    const wsB = await h.connect(b);
+    expectStatus(await block(a, b.id), 201, 'block');
+    expectStatus(await unblock(a, b.id), 204, 'unblock');
+    await wsA.nothing('presence', (p) => p.userId === b.id, BATCH * 3);
+    await wsB.nothing('presence', (p) => p.userId === a.id, 0);
+  });
 });

@@ -30,6 +30,8 @@ export type BusMessage =
   /** Published on the conv topic of each (not too large) conversation of userId; nodes dedupe per recipient. */
   | { t: 'presence'; conversationId: Id; userId: Id; status: PresenceStatus; lastActiveAt: Millis; hideFrom?: Id[]; frame: string }
   | { t: 'revoke'; userId: Id; deviceId: Id }
+  /** A frame for every device of one user, published on user:<id>. */
+  | { t: 'frame'; userId: Id; frame: string }
   /** Membership of a conversation changed: drop cached copies. Published on BROADCAST. */
   | { t: 'membership'; conversationId: Id }
   /** A block between these users was made or lifted: drop cached relations. Published on BROADCAST. */
