@@ -246,11 +246,7 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
 
       await C.reload();
       // Still unable to connect: the conversation and the queued message come from IndexedDB.
-      await C.getByRole('heading', { name: 'Dave Grohl' }).waitFor({ timeout: 8000 }).catch(async (e) => {
-        await C.screenshot({ path: '/tmp/after-reload.png' });
-        console.log('DEBUG', await C.evaluate(async () => { const r = indexedDB.open('parley'); await new Promise((res) => (r.onsuccess = res)); const db = r.result; const tx = db.transaction('kv'); const q = tx.objectStore('kv').getAllKeys(); await new Promise((res) => (q.onsuccess = res)); return JSON.stringify(q.result); }));
-        throw e;
-      });
+      await C.getByRole('heading', { name: 'Dave Grohl' }).waitFor({ timeout: 8000 });
       assert.equal(await C.locator('.banner').getAttribute('data-state'), 'connecting');
       const queued = C.locator('.msg.queued');
       await queued.first().waitFor();
