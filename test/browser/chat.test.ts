@@ -180,6 +180,8 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
     assert.deepEqual(await queued.locator('.body').allTextContents(), ['Written offline 1', 'Written offline 2']);
     assert.equal(await queued.first().getAttribute('data-outbox'), 'queued');
     await B.locator('.banner', { hasText: '2 messages will be sent' }).waitFor();
+    // The conversation list says the newest one is waiting to go.
+    assert.equal(await item.locator('.conv-preview').textContent(), 'Queued: Written offline 2');
     await B.screenshot({ path: join(SHOTS, 'offline-queued.png') });
     // Nothing reached Alice while Bob was offline.
     assert.equal(await A.locator('.msg.theirs .body', { hasText: 'Written offline' }).count(), 0);
@@ -319,6 +321,10 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       await failed.waitFor();
       await failed.locator('.failed-row', { hasText: 'This user does not accept messages from you.' }).waitFor();
       assert.equal(await A.locator('.msg .body', { hasText: 'while blocked' }).count(), 0, 'the refused message never reached Ivy');
+      // The conversation list says it was not sent: it is not waiting to go, like a queued one.
+      const jacksItem = B.locator('.conv-item', { hasText: 'Ivy Block' });
+      await jacksItem.locator('.conv-preview', { hasText: 'while blocked' }).waitFor();
+      assert.equal(await jacksItem.locator('.conv-preview').textContent(), 'Not sent: while blocked');
 
       // The block is loaded again after a reload (loadBlocks), not just remembered by the page.
       await A.reload();

@@ -200,12 +200,13 @@ function ConversationItem({ client, conv, active, onOpen }: { client: ParleyClie
   const title = conversationTitle(client, conv);
   const peer = peerOf(client, conv);
   const last = conv.lastMessage();
-  const queued = client.outbox(conv.id);
+  // The newest unsent message: waiting to go (queued or in flight), or refused by the server ('failed', kept until retried or discarded).
+  const pending = client.outbox(conv.id).at(-1);
   const typing = client.typingUsers(conv.id);
   const me = client.user?.id;
   let preview: string;
   if (typing.length) preview = conv.conversation.kind === 'group' ? `${displayName(client, typing[0] as Id)} is typing…` : 'typing…';
-  else if (queued.length) preview = `Queued: ${queued[queued.length - 1]?.body ?? ''}`;
+  else if (pending) preview = `${pending.state === 'failed' ? 'Not sent' : 'Queued'}: ${pending.body}`;
   else if (last) {
     const who = last.senderId === me ? 'You: ' : conv.conversation.kind === 'group' ? `${displayName(client, last.senderId)}: ` : '';
     preview = who + last.body;
