@@ -319,7 +319,13 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       await composerB.press('Enter');
       const failed = B.locator('.msg.queued[data-outbox="failed"]', { hasText: 'while blocked' });
       await failed.waitFor();
-      await failed.locator('.failed-row', { hasText: 'This user does not accept messages from you.' }).waitFor();
+      const reason = 'This user does not accept messages from you.';
+      await failed.locator('.failed-row', { hasText: reason }).waitFor();
+      await failed.getByRole('button', { name: 'Retry' }).waitFor();
+      await failed.getByRole('button', { name: 'Discard' }).waitFor();
+      // The reason is said once, on the message row: no notice repeats it.
+      assert.equal(await B.getByText(reason).count(), 1, 'the reason is shown once');
+      assert.equal(await B.locator('.notice').count(), 0, 'no notice for a refused send');
       assert.equal(await A.locator('.msg .body', { hasText: 'while blocked' }).count(), 0, 'the refused message never reached Ivy');
       // The conversation list says it was not sent: it is not waiting to go, like a queued one.
       const jacksItem = B.locator('.conv-item', { hasText: 'Ivy Block' });

@@ -23,7 +23,13 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
   }, [client, conv.id]);
 
   useEffect(() => {
-    const off = client.on('error', (e) => setNotice(e.message));
+    const off = client.on('error', (e) => {
+      // A refused send is shown once, on its failed message row (with Retry and Discard), and the
+      // conversation list says "Not sent". The SDK stores the reason on the outbox item before it
+      // emits the error, so such an error is recognised here and not repeated in the notice.
+      if (client.outbox().some((i) => i.state === 'failed' && i.error === e.message)) return;
+      setNotice(e.message);
+    });
     return off;
   }, [client]);
 
