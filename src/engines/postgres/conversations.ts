@@ -22,6 +22,8 @@ interface ConversationRow {
   last_seq: number;
   created_at: number;
   updated_at: number;
+  retention_days: number | null;
+  cleared_through_seq: number;
   members: Member[];
 }
 
@@ -49,11 +51,15 @@ const UNREAD_OF = (conv: string, user: string, lastRead: string): string => `(
   WHERE x.conversation_id = ${conv} AND x.seq > ${lastRead} AND x.sender_id <> ${user} AND x.deleted_at IS NULL
 )`;
 
-const GET = `SELECT c.id, c.kind, c.title, c.last_seq, c.created_at, c.updated_at, ${MEMBERS_OF('c.id')} FROM conversations c`;
+/** The columns of a Conversation, for a row of conversations named `t`. */
+const COLUMNS = (t: string): string =>
+  `${t}.id, ${t}.kind, ${t}.title, ${t}.last_seq, ${t}.created_at, ${t}.updated_at, ${t}.retention_days, ${t}.cleared_through_seq`;
+
+const GET = `SELECT ${COLUMNS('c')}, ${MEMBERS_OF('c.id')} FROM conversations c`;
 
 /** An unread count only for a member (me is NULL for anyone else). */
 const GET_FOR = `
-  SELECT c.id, c.kind, c.title, c.last_seq, c.created_at, c.updated_at, ${MEMBERS_OF('c.id')}, ${LAST_MESSAGE_OF('c.id')},
+  SELECT ${COLUMNS('c')}, ${MEMBERS_OF('c.id')}, ${LAST_MESSAGE_OF('c.id')},
          CASE WHEN me.user_id IS NULL THEN NULL ELSE ${UNREAD_OF('c.id', 'me.user_id', 'me.last_read_seq')} END AS unread
   FROM conversations c LEFT JOIN members me ON me.conversation_id = c.id AND me.user_id = $2
   WHERE c.id = $1`;
@@ -63,7 +69,7 @@ const GET_FOR = `
  * query), so members, unread counts and previews are computed for its rows only.
  */
 const LIST = (keyset: boolean): string => `
-  SELECT p.id, p.kind, p.title, p.last_seq, p.created_at, p.updated_at, ${MEMBERS_OF('p.id')},
+  SELECT ${COLUMNS('p')}, ${MEMBERS_OF('p.id')},
          ${UNREAD_OF('p.id', '$1', 'p.last_read_seq')} AS unread, ${LAST_MESSAGE_OF('p.id')}
   FROM (
     SELECT c.*, m.last_read_seq
@@ -110,6 +116,9 @@ export class PostgresConversationStore implements ConversationStore {
       updatedAt: r.updated_at,
     };
     if (r.title !== null) c.title = r.title;
+    // Optional fields are left out, not set to undefined.
+    if (r.retention_days !== null) c.retentionDays = r.retention_days;
+    if (r.cleared_through_seq > 0) c.clearedThroughSeq = r.cleared_through_seq;
     return c;
   }
 

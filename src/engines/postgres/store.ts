@@ -18,6 +18,7 @@ import { PostgresEventStore } from './events.js';
 import { migratePostgres } from './migrations.js';
 import { PostgresUserStore } from './users.js';
 import { PostgresBlockStore } from './blocks.js';
+import { PostgresRetentionStore } from './retention.js';
 
 export { migratePostgres } from './migrations.js';
 
@@ -78,6 +79,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     conversations: new PostgresConversationStore(db),
     events,
     blocks: new PostgresBlockStore(db),
+    retention: new PostgresRetentionStore(db),
     stats: () => ({ ...events.stats }),
     close() {
       closing ??= (async () => {
