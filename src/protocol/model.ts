@@ -36,6 +36,13 @@ export interface Conversation {
   unreadCount?: number;
   /** Extension: the newest non-deleted message, for list previews. */
   lastMessage?: Message;
+  /**
+   * Extension (R8): this conversation's own retention, in days; absent when the
+   * server's default applies (keep forever unless the operator set one).
+   */
+  retentionDays?: number;
+  /** Extension (R8): events at or below this seq were removed by retention; absent when none were. */
+  clearedThroughSeq?: number;
 }
 
 /** emoji → ids of the users who reacted with it, in the order they did. */

@@ -768,6 +768,114 @@ export function storeSuite(name: string, open: () => Promise<Store>, dispose: (s
       });
     });
 
+    describe('retention', () => {
+      const DAY = 86_400_000;
+      /** What scan() says of one conversation: an id just below it as the cursor (ids are random; nothing else sorts between). */
+      async function scanned(id: Id) {
+        const [t] = await s.retention.scan(1, id.slice(0, -1));
+        return t?.id === id ? t : undefined;
+      }
+
+      it('sets and drops a conversation\'s own policy without touching its activity time', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a]);
+        const before = await s.conversations.get(conv);
+        assert.equal(before?.retentionDays, undefined);
+        assert.equal(await s.retention.setPolicy(conv, 30), true);
+        const set = await s.conversations.get(conv);
+        assert.equal(set?.retentionDays, 30);
+        assert.equal(set?.updatedAt, before?.updatedAt);
+        assert.equal((await s.conversations.getFor(conv, a))?.retentionDays, 30);
+        assert.equal((await s.conversations.listForUser(a, 10)).conversations[0]?.retentionDays, 30);
+        assert.equal(await s.retention.setPolicy(conv, null), true);
+        assert.equal('retentionDays' in ((await s.conversations.get(conv)) ?? {}), false);
+        assert.equal(await s.retention.setPolicy(uid('nope'), 5), false);
+      });
+
+      it('clears the oldest events, messages and others alike, up to the first one at or after the cutoff; the rest stays gap-free', async () => {
+        const [a, b] = await users(2);
+        assert.ok(a && b);
+        const conv = await group([a]);
+        const old1 = await sent(conv, a, 'old one', T0);
+        await s.events.append({ kind: 'member.joined', conversationId: conv, actorId: a, at: T0 + 1, userId: b, role: 'member' });
+        const old2 = await sent(conv, b, 'old two', T0 + 2);
+        await s.events.append({ kind: 'message.edited', conversationId: conv, actorId: a, at: T0 + 3, messageId: old1.id, body: 'old one, edited' });
+        const fresh = await sent(conv, a, 'fresh', T0 + 10 * DAY);
+        // Older than the cutoff but after a newer one: a prefix is cleared, never a hole.
+        await sent(conv, b, 'late clock', T0 + 5);
+        assert.equal(await lastSeq(conv), 6);
+
+        const through = await s.retention.clear(conv, T0 + 5 * DAY, 1000);
+        assert.equal(through, 4);
+        const c = await s.conversations.get(conv);
+        assert.equal(c?.clearedThroughSeq, 4);
+        assert.equal(c?.lastSeq, 6, 'seqs are never reused');
+        assert.deepEqual(
+          (await s.events.after(conv, 0, 100)).map((e) => e.seq),
+          [5, 6],
+        );
+        assert.deepEqual((await s.events.messages(conv, { limit: 50 })).messages.map((m) => m.body), ['fresh', 'late clock']);
+        assert.equal(await s.events.message(old1.id), undefined);
+        assert.equal(await s.events.message(old2.id), undefined);
+        assert.equal((await s.events.message(fresh.id))?.body, 'fresh');
+        assert.deepEqual(byUserId(c?.members ?? []).map((m) => m.userId), [a, b].sort(), 'the read models of other events stay');
+
+        // Nothing more is old enough; the log goes on where it was.
+        assert.equal(await s.retention.clear(conv, T0 + 5 * DAY, 1000), undefined);
+        const next = appended(await send(conv, a, 'after', T0 + 11 * DAY));
+        assert.equal(next.event.seq, 7);
+        assert.equal(await s.retention.clear(conv, T0 + 20 * DAY, 1000), 7);
+        assert.deepEqual(await s.events.after(conv, 0, 100), []);
+        assert.equal(await scanned(conv), undefined, 'a fully cleared conversation is not scanned');
+      });
+
+      it('clears at most maxEvents at a time, and the cursor moves on', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a]);
+        for (let i = 0; i < 7; i++) await sent(conv, a, `m${i}`, T0 + i);
+        assert.equal(await s.retention.clear(conv, T0 + DAY, 3), 3);
+        assert.equal(await s.retention.clear(conv, T0 + DAY, 3), 6);
+        assert.deepEqual((await s.events.after(conv, 0, 100)).map((e) => e.seq), [7]);
+        assert.equal(await s.retention.clear(conv, T0 + DAY, 3), 7);
+        assert.equal(await s.retention.clear(conv, T0 + DAY, 3), undefined);
+        assert.equal(await s.retention.clear(uid('nope'), T0 + DAY, 3), undefined);
+      });
+
+      it('scans conversations that still have events to clear, with their policy', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const empty = await group([a]);
+        const busy = await group([a]);
+        await sent(busy, a, 'hello', T0);
+        await s.retention.setPolicy(busy, 7);
+        assert.equal(await scanned(empty), undefined, 'nothing to clear in an empty log');
+        assert.deepEqual(await scanned(busy), { id: busy, retentionDays: 7, clearedThroughSeq: 0, lastSeq: 1 });
+        const page = await s.retention.scan(2);
+        assert.ok(page.length <= 2);
+        if (page.length === 2) assert.ok((page[0]?.id ?? '') < (page[1]?.id ?? ''), 'ascending by id');
+      });
+
+      it('lets a clear and appends to the same conversation run concurrently without losing or reusing a seq', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a]);
+        const first = await sent(conv, a, 'old0', T0);
+        for (let i = 1; i < 20; i++) await sent(conv, a, `old${i}`, T0 + i);
+        // A reacted message goes with its reactions (an engine may keep them in a table of their own).
+        await s.events.append({ kind: 'message.reacted', conversationId: conv, actorId: a, at: T0 + 20, messageId: first.id, reaction: '👍', active: true });
+        const [cleared, ...results] = await Promise.all([
+          s.retention.clear(conv, T0 + DAY, 1000),
+          ...Array.from({ length: 20 }, (_, i) => send(conv, a, `new${i}`, T0 + 2 * DAY + i)),
+        ]);
+        assert.equal(cleared, 21);
+        const seqs = results.map((r) => appended(r as AppendResult).event.seq).sort((x, y) => x - y);
+        assert.deepEqual(seqs, Array.from({ length: 20 }, (_, i) => 22 + i));
+        assert.deepEqual((await s.events.after(conv, 0, 100)).map((e) => e.seq), seqs);
+      });
+    });
+
     describe('lifecycle', () => {
       it('commits every append accepted before close() when close resolves', async () => {
         const [a] = await users(1);

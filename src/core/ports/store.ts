@@ -189,12 +189,44 @@ export interface EventStore {
   messages(conversationId: Id, opts: { before?: number; after?: number; limit: number }): Promise<{ messages: Message[]; hasMore: boolean }>;
 }
 
+/** A conversation as the retention sweeper walks it. */
+export interface RetentionTarget {
+  id: Id;
+  /** The conversation's own policy; null when the server's default applies. */
+  retentionDays: number | null;
+  clearedThroughSeq: number;
+  lastSeq: number;
+}
+
+/**
+ * Retention (R8): history is kept forever unless a policy says otherwise; the
+ * oldest events then go, as a prefix of the log, so what stays is still gap-free
+ * from `clearedThroughSeq + 1` on.
+ */
+export interface RetentionStore {
+  /**
+   * Sets a conversation's own policy (days), or drops it (null: the server's
+   * default applies). Returns false for an unknown conversation.
+   */
+  setPolicy(conversationId: Id, days: number | null): Promise<boolean>;
+  /** Conversations with at least one event not yet cleared, ascending by id, keyset after `afterId`. */
+  scan(limit: number, afterId?: Id): Promise<RetentionTarget[]>;
+  /**
+   * Removes, in one atomic step, the oldest events of a conversation (messages
+   * and every other kind) that happened before `before`, at most `maxEvents`:
+   * it stops at the first event at or after `before`. Returns the new
+   * clearedThroughSeq, or undefined when nothing was removed.
+   */
+  clear(conversationId: Id, before: Millis, maxEvents: number): Promise<number | undefined>;
+}
+
 export interface Store {
   users: UserStore;
   devices: DeviceStore;
   conversations: ConversationStore;
   events: EventStore;
   blocks: BlockStore;
+  retention: RetentionStore;
   /** Resolves when every accepted write is durable; then releases resources. */
   close(): Promise<void>;
   /** Cheap liveness probe for /readyz. */

@@ -24,6 +24,8 @@ export interface ConversationRow {
   last_seq: number;
   created_at: number;
   updated_at: number;
+  retention_days: number | null;
+  cleared_through_seq: number;
 }
 
 interface MemberRow {
@@ -32,7 +34,7 @@ interface MemberRow {
   last_read_seq: number;
 }
 
-const CONVERSATION_COLUMNS = 'c.id, c.kind, c.title, c.last_seq, c.created_at, c.updated_at';
+const CONVERSATION_COLUMNS = 'c.id, c.kind, c.title, c.last_seq, c.created_at, c.updated_at, c.retention_days, c.cleared_through_seq';
 
 /** The unique key of a direct pair; JSON so no id can forge another pair's key. */
 
@@ -108,6 +110,8 @@ export class SqliteConversationStore implements ConversationStore {
       updatedAt: r.updated_at,
     };
     if (r.title !== null) c.title = r.title;
+    if (r.retention_days !== null) c.retentionDays = r.retention_days;
+    if (r.cleared_through_seq > 0) c.clearedThroughSeq = r.cleared_through_seq;
     return c;
   }
 

@@ -153,6 +153,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX blocks_by_blocked ON blocks (blocked_id, blocker_id);
     `,
   },
+  {
+    version: 4,
+    name: 'retention',
+    sql: `
+      ALTER TABLE conversations ADD COLUMN retention_days INTEGER CHECK (retention_days > 0);
+      ALTER TABLE conversations ADD COLUMN cleared_through_seq INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /** Applies every migration newer than the file's version. Returns the versions applied. */

@@ -26,6 +26,7 @@ import { Checkpointer, type CheckpointStats } from './checkpointer.js';
 import type { GroupCommitStats } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { SqliteUserStore } from './users.js';
+import { SqliteRetentionStore } from './retention.js';
 
 export interface SqliteStoreOptions {
   /** A file path (its folder is created), or ':memory:' for a private in-memory database. */
@@ -69,12 +70,14 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     throw err;
   }
   const events = new SqliteEventStore(db, checkpointer?.gate);
+  const retention = new SqliteRetentionStore(db, checkpointer?.gate);
   return {
     users: new SqliteUserStore(db),
     devices: new SqliteDeviceStore(db),
     conversations: new SqliteConversationStore(db),
     events,
     blocks: new SqliteBlockStore(db),
+    retention,
     stats: () => ({ ...events.stats }),
     checkpoints: () => checkpointer && { ...checkpointer.stats },
     settings: () => {
@@ -89,6 +92,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     async close() {
       if (!db.open) return;
       events.close();
+      retention.close();
       await checkpointer?.close();
       db.close();
     },
