@@ -43,6 +43,9 @@ export interface Config {
   /** The address other machines reach this node at, announced to discovery. */
   publicUrl: string;
   registryHeartbeatMs: number;
+  /** Default retention of every conversation without its own policy, in days; 0 keeps history forever. */
+  retentionDays: number;
+  retentionSweepMs: number;
 }
 
 interface Setting {
@@ -87,6 +90,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'redisPrefix', env: 'PARLEY_REDIS_PREFIX', flag: '--redis-prefix', kind: 'string', def: 'parley:', doc: 'Prefix of every Redis key and pub/sub channel, so several clusters can share one Redis.' },
   { key: 'publicUrl', env: 'PARLEY_PUBLIC_URL', flag: '--public-url', kind: 'string', def: '', doc: 'Base URL clients reach this node at, announced through `/v1/discovery`; `http://<host>:<port>` when empty.' },
   { key: 'registryHeartbeatMs', env: 'PARLEY_REGISTRY_HEARTBEAT_MS', flag: '--registry-heartbeat-ms', kind: 'int', def: 2000, doc: 'How often a node announces its load; it drops out of discovery after three missed beats.' },
+  { key: 'retentionDays', env: 'PARLEY_RETENTION_DAYS', flag: '--retention-days', kind: 'int', def: 0, doc: 'Messages and other events older than this many days are deleted, in every conversation without a policy of its own (owners and admins set one with `PATCH /v1/conversations/:id`). 0 keeps history forever.' },
+  { key: 'retentionSweepMs', env: 'PARLEY_RETENTION_SWEEP_MS', flag: '--retention-sweep-ms', kind: 'int', def: 600000, doc: 'How often each node deletes what retention policies let go (0: never).' },
   { key: 'webDir', env: 'PARLEY_WEB_DIR', flag: '--web-dir', kind: 'string', def: '', doc: 'Folder of the built web app served at /; the bundled one when empty.' },
 ];
 

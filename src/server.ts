@@ -21,6 +21,8 @@ export interface ParleyServer {
   readonly wsUrl: string;
   readonly port: number;
   readonly log: Logger;
+  /** The node's services, for programs that embed the server (and tests that drive a sweep). */
+  readonly core: Core;
   /** Graceful: refuse new work, close sockets with 4010, finish in-flight appends, release engines. */
   close(): Promise<void>;
 }
@@ -85,5 +87,5 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Parl
       log.info('stopped');
     })());
 
-  return { config, url: `http://${host}:${port}`, wsUrl: `ws://${host}:${port}/v1/ws`, port, log, close };
+  return { config, url: `http://${host}:${port}`, wsUrl: `ws://${host}:${port}/v1/ws`, port, log, core, close };
 }

@@ -25,6 +25,7 @@ import { OnlineCounts } from './online-count.js';
 import { RateLimits } from './limits.js';
 import { DiscoveryService } from './discovery.js';
 import { BlockService } from './blocks.js';
+import { RetentionService } from './retention.js';
 
 export interface Engines {
   store: Store;
@@ -50,6 +51,7 @@ export class Core {
   readonly limits: RateLimits;
   readonly discovery: DiscoveryService;
   readonly blocks: BlockService;
+  readonly retention: RetentionService;
 
   constructor(
     readonly engines: Engines,
@@ -107,6 +109,10 @@ export class Core {
       (err) => log.warn({ err }, 'presence engine failed'),
     );
     this.onlineCounts = new OnlineCounts(this.membership, (ids) => this.presence.snapshot(ids));
+    this.retention = new RetentionService(store, this.membership, this.fanout, { defaultDays: config.retentionDays, intervalMs: config.retentionSweepMs }, {
+      onError: (err) => log.warn({ err }, 'retention sweep failed'),
+      onCleared: (n) => metrics.retentionCleared.inc(n),
+    });
     this.discovery = new DiscoveryService(engines.registry, config.registryHeartbeatMs, (err) => log.warn({ err }, 'registry failed'));
   }
 
@@ -120,6 +126,7 @@ export class Core {
     await this.presence.flush().catch(() => undefined);
     this.presence.close();
     this.ephemeral.close();
+    await this.retention.close();
     this.hub.close();
     const { store, bus, presence, limiter, registry } = this.engines;
     await Promise.allSettled([bus.close(), presence.close(), limiter.close(), registry.close()]);

@@ -11,6 +11,7 @@ export class Metrics {
   readonly rateLimited: Counter<'scope'>;
   readonly closes: Counter<'code'>;
   readonly slowReaders: Counter;
+  readonly retentionCleared: Counter;
 
   constructor(connectionCount: () => number) {
     const registers = [this.registry];
@@ -37,6 +38,7 @@ export class Metrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
       registers,
     });
+    this.retentionCleared = new Counter({ name: 'parley_retention_cleared_events_total', help: 'Events (messages and others) deleted by retention policies.', registers });
     this.rateLimited = new Counter({ name: 'parley_rate_limited_total', help: 'Frames refused by rate limits.', labelNames: ['scope'], registers });
     this.closes = new Counter({ name: 'parley_socket_closes_total', help: 'WebSocket closes by code.', labelNames: ['code'], registers });
     this.slowReaders = new Counter({

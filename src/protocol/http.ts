@@ -25,7 +25,11 @@ export const CreateConversationBody = Type.Union([
   Type.Object({ kind: Type.Literal('group'), title: Type.String(), members: Type.Array(IdStr, { maxItems: 10_000 }) }),
 ]);
 export const ListConversationsQuery = Type.Object({ after: Type.Optional(Type.String({ maxLength: 256 })), limit: Limit(200) });
-export const UpdateConversationBody = Type.Object({ title: Type.String() });
+export const UpdateConversationBody = Type.Object({
+  title: Type.Optional(Type.String()),
+  /** Extension (R8): days to keep, or null for the server's default. */
+  retentionDays: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 36_500 }), Type.Null()])),
+});
 export const AddMembersBody = Type.Object({ userIds: Type.Array(IdStr, { minItems: 1, maxItems: 10_000 }) });
 export const MemberParams = Type.Object({ id: IdStr, userId: IdStr });
 export const SetRoleBody = Type.Object({ role: Type.Union([Type.Literal('admin'), Type.Literal('member')]) });

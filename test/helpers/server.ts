@@ -9,7 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer } from '../../src/server.js';
+import { startServer, type ParleyServer } from '../../src/server.js';
+import type { Core } from '../../src/core/core.js';
 import type { Config } from '../../src/config.js';
 import { Api, type TestUser } from './http.js';
 import { TestWs, newRef, type OpenOpts, type FrameOf } from './ws-client.js';
@@ -110,6 +111,12 @@ export class Harness {
 
   get url(): string {
     return this.srv.url;
+  }
+
+  /** The server's core, when it runs in this process. */
+  get core(): Core {
+    if (!('core' in this.srv)) throw new Error('the server runs in a child process');
+    return (this.srv as ParleyServer).core;
   }
 
   /** Graceful stop of the server only; the data dir stays. */

@@ -57,7 +57,11 @@ export const conversationRoutes: FastifyPluginAsync<{ core: Core }> = async (app
     { schema: { params: IdParams, body: UpdateConversationBody } },
     async (req) => {
       const p = await authenticate(core, req);
-      return { conversation: await svc.setTitle(p.userId, req.params.id, req.body.title) };
+      const { title, retentionDays } = req.body;
+      if (title === undefined && retentionDays === undefined) throw badRequest('Nothing to change: give "title", "retentionDays" or both.');
+      let conversation = title === undefined ? undefined : await svc.setTitle(p.userId, req.params.id, title);
+      if (retentionDays !== undefined) conversation = await core.retention.setPolicy(p.userId, req.params.id, retentionDays);
+      return { conversation };
     },
   );
 
