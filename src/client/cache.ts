@@ -144,6 +144,29 @@ export class ConversationState {
     return this.ingest(first).applied;
   }
 
+  /**
+   * The server deleted every event up to `through` (retention, R8): the
+   * messages go from here too, and the log continues after them. Returns the
+   * held events that this made applicable.
+   */
+  applyRetention(through: number): ConversationEvent[] {
+    const gone = this.messages.filter((m) => m.seq <= through);
+    if (gone.length) {
+      const read = this.myReadSeq;
+      for (const m of gone) this.byId.delete(m.id);
+      this.messages = this.messages.slice(gone.length);
+      const unreadGone = gone.filter((m) => m.senderId !== this.me && m.seq > read && !m.deletedAt).length;
+      this.unread = Math.max(0, this.unread - unreadGone);
+    }
+    for (const seq of this.pending.keys()) if (seq <= through) this.pending.delete(seq);
+    if (this.position >= through) return [];
+    this.position = through;
+    const next = this.pending.get(through + 1);
+    if (!next) return [];
+    this.pending.delete(next.seq);
+    return this.ingest(next).applied;
+  }
+
   private applyInOrder(e: ConversationEvent): void {
     this.position = e.seq;
     const c = this.conversation;

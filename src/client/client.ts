@@ -779,10 +779,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
     }
     const c = this.convs.get(conv.id);
     if (c) {
-      c.updateFrom(conv);
-      this.markDirty(c.id);
-      // The server is ahead of us: fetch what we missed.
-      if (conv.lastSeq > c.position) this.scheduleGapFill(c.id);
+      this.refreshHeld(c, conv);
       this.emit('conversations', undefined);
       this.emit('timeline', { conversationId: c.id });
       return;
@@ -1276,12 +1273,31 @@ export class ParleyClient extends Emitter<ClientEvents> {
   private takeConversation(conv: Conversation): ConversationState {
     const known = this.convs.get(conv.id);
     if (known) {
-      known.updateFrom(conv);
-      if (conv.lastSeq > known.position) this.scheduleGapFill(conv.id);
+      this.refreshHeld(known, conv);
       this.emit('conversations', undefined);
       return known;
     }
     return this.adopt(conv);
+  }
+
+  /** A newer object of a conversation we hold: its metadata, what retention removed, and whether we are behind. */
+  private refreshHeld(c: ConversationState, conv: Conversation): void {
+    c.updateFrom(conv);
+    const applied = conv.clearedThroughSeq ? c.applyRetention(conv.clearedThroughSeq) : [];
+    if (applied.length) this.afterApplied(c, applied);
+    this.markDirty(c.id);
+    // The server is ahead of us: fetch what we missed.
+    if (conv.lastSeq > c.position) this.scheduleGapFill(c.id);
+  }
+
+  /**
+   * How many days this conversation's history is kept, or null for the
+   * server's default (R8). Owners and admins of a group, either member of a
+   * direct conversation.
+   */
+  async setRetention(conversationId: Id, days: number | null): Promise<void> {
+    const { conversation } = await this.api.setRetention(conversationId, days);
+    this.takeConversation(conversation);
   }
 
   // ------------------------------------------------------------ receipts

@@ -143,6 +143,10 @@ export class HttpApi {
   renameConversation(id: Id, title: string): Promise<{ conversation: Conversation }> {
     return this.request(`/v1/conversations/${encodeURIComponent(id)}`, { method: 'PATCH', body: { title } });
   }
+  /** Days to keep this conversation's history, or null for the server's default (R8). */
+  setRetention(id: Id, retentionDays: number | null): Promise<{ conversation: Conversation }> {
+    return this.request(`/v1/conversations/${encodeURIComponent(id)}`, { method: 'PATCH', body: { retentionDays } });
+  }
   addMembers(id: Id, userIds: Id[]): Promise<{ conversation: Conversation }> {
     return this.request(`/v1/conversations/${encodeURIComponent(id)}/members`, { method: 'POST', body: { userIds } });
   }

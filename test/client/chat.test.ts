@@ -13,9 +13,9 @@ after(async () => {
   await server.cleanup();
 });
 
-async function pair() {
+async function pair(bOpts: Parameters<typeof signedIn>[2] = {}) {
   const a = await signedIn(server.url);
-  const b = await signedIn(server.url);
+  const b = await signedIn(server.url, undefined, bOpts);
   await until(() => a.client.state === 'online' && b.client.state === 'online', 5000, 'both online');
   const conv = await a.client.startDirect(b.client.user!.id);
   await until(() => !!b.client.conversation(conv.id), 5000, 'b sees the conversation');
@@ -187,6 +187,42 @@ describe('messaging through the SDK', () => {
       assert.deepEqual(await a.loadBlocks(), []);
       await b.send(id, 'hello again');
       await until(() => a.messages(id).some((m) => m.body === 'hello again'), 5000, 'delivered after the unblock');
+    } finally {
+      stop();
+    }
+  });
+
+  test('retention: the SDK drops what the server deleted, online or after being away, and the conversation goes on without a stall', async () => {
+    // Gaps are waited out slowly here (seconds), so only knowing what retention deleted can make b quick:
+    // the conversation list read after every sync carries clearedThroughSeq.
+    const { a, b, id, stop } = await pair({ gapWaitMs: 1000 });
+    try {
+      await a.setRetention(id, 30);
+      assert.equal(a.conversation(id)?.conversation.retentionDays, 30);
+      for (let i = 1; i <= 3; i++) await a.send(id, `seen ${i}`);
+      await until(() => b.messages(id).length === 3, 5000, 'b has the first three');
+      // b goes away; two more old ones, then the cut, then two new ones.
+      b.stop();
+      for (let i = 4; i <= 5; i++) await a.send(id, `missed ${i}`);
+      await until(() => a.outbox().length === 0, 5000, 'a sent them');
+      await sleep(20);
+      const cut = Date.now();
+      await sleep(20);
+      for (let i = 6; i <= 7; i++) await a.send(id, `new ${i}`);
+      await until(() => a.outbox().length === 0, 5000, 'a sent the new ones');
+      const swept = await server.srv.core.retention.sweepOnce(cut + 30 * 86_400_000);
+      assert.equal(swept.events, 5);
+      // a was online: told by a conversation frame.
+      await until(() => a.messages(id).length === 2, 5000, 'a drops the deleted messages');
+      assert.deepEqual(a.messages(id).map((m) => m.body), ['new 6', 'new 7']);
+      // b held seqs 1-3 and missed 4-7, of which 4 and 5 are gone: it must not wait for them.
+      const back = Date.now();
+      await b.start();
+      await until(() => b.messages(id).map((m) => m.body).join() === 'new 6,new 7', 5000, 'b holds only what is left');
+      assert.ok(Date.now() - back < 2000, `b caught up in ${Date.now() - back} ms`);
+      assert.equal(b.conversation(id)?.position, 7);
+      await a.send(id, 'after');
+      await until(() => b.messages(id).length === 3, 5000, 'b gets the next one live');
     } finally {
       stop();
     }
