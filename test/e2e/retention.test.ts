@@ -72,7 +72,8 @@ describe('retention', () => {
     const [a, b] = await h.api.users(2, 'rets');
     assert.ok(a && b);
     const g = await h.api.group(a, [b]);
-    for (let i = 1; i <= 3; i++) await h.api.send(a, g.id, `old ${i}`);
+    const firstOld = await h.api.send(a, g.id, 'old 1');
+    for (let i = 2; i <= 3; i++) await h.api.send(a, g.id, `old ${i}`);
     await sleep(20);
     const cut = Date.now();
     await sleep(20);
@@ -102,6 +103,14 @@ describe('retention', () => {
     const first = await wsB.next('event', (e) => e.event.conversationId === g.id);
     assert.equal(first.event.seq, 4);
     await wsB.next('synced', (s) => s.ref === ref);
+
+    // A deleted message is unknown from now on: an edit or a reply naming it is 404, and nothing is appended.
+    expectError(await h.api.req('PATCH', `/v1/messages/${firstOld.id}`, { token: a.token, json: { body: 'too late' } }), 404, 'not_found');
+    const reply = await h.api.req('POST', `/v1/conversations/${g.id}/messages`, {
+      token: a.token,
+      json: { clientId: 'reply-to-gone', body: 'replying', replyTo: firstOld.id },
+    });
+    expectError(reply, 404, 'not_found');
 
     // The log goes on: the next seq is 6, never a reused one.
     const next = await h.api.send(a, g.id, 'after the sweep');
