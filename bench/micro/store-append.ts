@@ -16,6 +16,11 @@
  * the local server) in a schema of its own, dropped afterwards, and also
  * reports the CPU of every PostgreSQL process (read from /proc, so it needs
  * to run as the server's user or root): what one append costs the database.
+ *
+ * `--sweep 1` (with `--stored N`): the stored messages are dated 30 days back,
+ * and a retention sweep (core/retention.ts, 7-day default) deletes them while
+ * the measured appends run, so the two latency lines, with and without it,
+ * show what a sweep costs the write path; the sweep's own rate is printed.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +31,10 @@ import type { Store } from '../../src/core/ports/store.js';
 import { openPostgresStore } from '../../src/engines/postgres/store.js';
 import { openSqliteStore } from '../../src/engines/sqlite/store.js';
 import { Histogram } from '../lib/histogram.js';
+import { DAY_MS, RetentionService } from '../../src/core/retention.js';
+import { MembershipCache } from '../../src/core/membership.js';
+import { Fanout } from '../../src/core/fanout.js';
+import { MemoryBus } from '../../src/engines/memory/bus.js';
 import { threadCpuDelta, threadCpuMs } from '../lib/proc.js';
 
 interface Args {
@@ -36,10 +45,13 @@ interface Args {
   stored: number;
   synchronous: 'normal' | 'full';
   engine: 'sqlite' | 'postgres';
+  sweep: boolean;
+  /** The sweep's pace, events per second; 0 = the service's default. */
+  sweepRate: number;
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { rate: 10_000, seconds: 5, convs: 500, warmupSeconds: 2, stored: 0, synchronous: 'normal', engine: 'sqlite' };
+  const a: Args = { rate: 10_000, seconds: 5, convs: 500, warmupSeconds: 2, stored: 0, synchronous: 'normal', engine: 'sqlite', sweep: false, sweepRate: 0 };
   for (let i = 0; i < argv.length; i += 2) {
     const k = (argv[i] ?? '').replace(/^--/, '');
     const v = argv[i + 1] ?? '';
@@ -47,7 +59,9 @@ function parse(argv: string[]): Args {
     else if (k === 'engine') a.engine = v === 'postgres' ? 'postgres' : 'sqlite';
     else if (k === 'rate' || k === 'seconds' || k === 'convs' || k === 'stored') a[k] = Number(v);
     else if (k === 'warmup') a.warmupSeconds = Number(v);
-    else throw new Error(`unknown option --${k} (--rate, --seconds, --convs, --warmup, --stored, --synchronous, --engine)`);
+    else if (k === 'sweep') a.sweep = v === '1' || v === 'true';
+    else if (k === 'sweep-rate') a.sweepRate = Number(v);
+    else throw new Error(`unknown option --${k} (--rate, --seconds, --convs, --warmup, --stored, --synchronous, --engine, --sweep, --sweep-rate)`);
   }
   return a;
 }
@@ -119,6 +133,20 @@ interface CheckpointCounters {
   longestGateMs: number;
 }
 
+/** Runs one retention sweep with a 7-day default over the whole store, as a node's timer would. */
+async function sweepNow(store: Store, eventsPerSec: number): Promise<{ events: number; conversations: number; ms: number }> {
+  const bus = new MemoryBus();
+  const retention = new RetentionService(store, new MembershipCache(store.conversations), new Fanout(bus), { defaultDays: 7, intervalMs: 0, ...(eventsPerSec > 0 ? { eventsPerSec } : {}) }, {
+    onError: (err) => process.stderr.write(`sweep failed: ${String(err)}\n`),
+  });
+  const t0 = performance.now();
+  const r = await retention.sweepOnce();
+  const ms = performance.now() - t0;
+  await retention.close();
+  await bus.close();
+  return { ...r, ms };
+}
+
 async function main(): Promise<void> {
   const args = parse(process.argv.slice(2));
   const dir = mkdtempSync(join(tmpdir(), 'parley-micro-'));
@@ -132,21 +160,22 @@ async function main(): Promise<void> {
   let seq = 0;
   try {
     const pairs = await seed(store, args.convs);
-    const append = (i: number): Promise<unknown> => {
+    const append = (i: number, at = Date.now()): Promise<unknown> => {
       const [conv, a, b] = pairs[i % pairs.length] as [string, string, string];
       const n = ++seq;
       return store.events.append({
         kind: 'message.created',
         conversationId: conv,
         actorId: n % 2 ? a : b,
-        at: Date.now(),
+        at,
         message: { id: `m${n.toString().padStart(12, '0')}`, clientId: `k${n}`, body: BODY },
       });
     };
     if (args.stored > 0) {
       for (let done = 0; done < args.stored; ) {
         const n = Math.min(1000, args.stored - done);
-        await Promise.all(Array.from({ length: n }, (_, i) => append(done + i)));
+        const at = args.sweep ? Date.now() - 30 * DAY_MS : Date.now();
+        await Promise.all(Array.from({ length: n }, (_, i) => append(done + i, at)));
         done += n;
       }
       process.stdout.write(`stored ${args.stored} messages\n`);
@@ -163,6 +192,7 @@ async function main(): Promise<void> {
       const commits0 = commitCount(store);
       const pg0 = args.engine === 'postgres' ? postgresCpuSeconds() : NaN;
       const t0 = performance.now();
+      const sweep = measure && args.sweep ? sweepNow(store, args.sweepRate) : undefined;
       let sent = 0;
       let maxTick = 0;
       let lastTick = t0;
@@ -186,6 +216,7 @@ async function main(): Promise<void> {
         }, 1);
       });
       await Promise.all(pending);
+      const swept = await sweep;
       loop.disable();
       const wall = performance.now() - t0;
       const cpu = process.cpuUsage(cpu0);
@@ -212,6 +243,7 @@ async function main(): Promise<void> {
           `  by thread (ms): ${Object.entries(threads).map(([name, ms]) => `${name} ${ms} (${((ms * 1000) / total).toFixed(1)} µs/append)`).join(', ')}`,
           `  append latency p50 ${(hist.percentile(0.5) / 1000).toFixed(2)} p99 ${(hist.percentile(0.99) / 1000).toFixed(2)} max ${(hist.max / 1000).toFixed(2)} ms`,
           `  event loop: longest gap between 1 ms ticks ${maxTick.toFixed(1)} ms, delay p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms`,
+          ...(swept ? [`  retention sweep during the run: ${swept.events} events of ${swept.conversations} conversations deleted in ${swept.ms.toFixed(0)} ms (${((swept.events * 1000) / swept.ms).toFixed(0)}/s)`] : []),
           `  commits ${commits} (${(total / Math.max(1, commits)).toFixed(1)} appends each)`,
           `  checkpoints so far: ${ck ? `${ck.checkpoints} in the worker (longest ${ck.longestMs.toFixed(1)} ms), WAL started over ${ck.restarts} times (gate closed at most ${ck.longestGateMs.toFixed(1)} ms)` : 'none (SQLite automatic)'}`,
           `  written ${((io.wchar - io0.wchar) / total).toFixed(0)} B/append in ${((io.syscw - io0.syscw) / total).toFixed(2)} write calls/append, ${((io.syscr - io0.syscr) / total).toFixed(2)} read calls/append; WAL file now ${(wal / 2 ** 20).toFixed(1)} MiB`,

@@ -850,8 +850,14 @@ export function storeSuite(name: string, open: () => Promise<Store>, dispose: (s
         const busy = await group([a]);
         await sent(busy, a, 'hello', T0);
         await s.retention.setPolicy(busy, 7);
+        const noPolicy = await group([a]);
+        await sent(noPolicy, a, 'kept by default', T0);
         assert.equal(await scanned(empty), undefined, 'nothing to clear in an empty log');
         assert.deepEqual(await scanned(busy), { id: busy, retentionDays: 7, clearedThroughSeq: 0, lastSeq: 1 });
+        assert.deepEqual(await scanned(noPolicy), { id: noPolicy, retentionDays: null, clearedThroughSeq: 0, lastSeq: 1 });
+        const withPolicy = async (id: Id) => (await s.retention.scan(1, id.slice(0, -1), { withPolicyOnly: true }))[0]?.id === id;
+        assert.equal(await withPolicy(busy), true);
+        assert.equal(await withPolicy(noPolicy), false, 'withPolicyOnly leaves out conversations without their own policy');
         const page = await s.retention.scan(2);
         assert.ok(page.length <= 2);
         if (page.length === 2) assert.ok((page[0]?.id ?? '') < (page[1]?.id ?? ''), 'ascending by id');

@@ -209,8 +209,12 @@ export interface RetentionStore {
    * default applies). Returns false for an unknown conversation.
    */
   setPolicy(conversationId: Id, days: number | null): Promise<boolean>;
-  /** Conversations with at least one event not yet cleared, ascending by id, keyset after `afterId`. */
-  scan(limit: number, afterId?: Id): Promise<RetentionTarget[]>;
+  /**
+   * Conversations with at least one event not yet cleared, ascending by id,
+   * keyset after `afterId`; with `withPolicyOnly`, only those with a policy of
+   * their own (all a sweep needs when the server's default keeps everything).
+   */
+  scan(limit: number, afterId?: Id, opts?: { withPolicyOnly?: boolean }): Promise<RetentionTarget[]>;
   /**
    * Removes, in one atomic step, the oldest events of a conversation (messages
    * and every other kind) that happened before `before`, at most `maxEvents`:

@@ -46,14 +46,13 @@ export class PostgresRetentionStore implements RetentionStore {
     return rows.length > 0;
   }
 
-  async scan(limit: number, afterId?: Id): Promise<RetentionTarget[]> {
-    const rows =
-      afterId === undefined
-        ? await this.db.query<TargetRow>(`${TARGET_COLUMNS} WHERE last_seq > cleared_through_seq ORDER BY id LIMIT $1`, [limit])
-        : await this.db.query<TargetRow>(`${TARGET_COLUMNS} WHERE id > $2 AND last_seq > cleared_through_seq ORDER BY id LIMIT $1`, [
-            limit,
-            afterId,
-          ]);
+  async scan(limit: number, afterId?: Id, opts: { withPolicyOnly?: boolean } = {}): Promise<RetentionTarget[]> {
+    const rows = await this.db.query<TargetRow>(
+      `${TARGET_COLUMNS} WHERE ($2::text IS NULL OR id > $2) AND last_seq > cleared_through_seq
+         AND (NOT $3::boolean OR retention_days IS NOT NULL)
+       ORDER BY id LIMIT $1`,
+      [limit, afterId ?? null, opts.withPolicyOnly === true],
+    );
     return rows.map(toTarget);
   }
 

@@ -43,13 +43,12 @@ export class SqliteRetentionStore implements RetentionStore {
   constructor(db: Database.Database, gate?: TransactionGate) {
     this.st = {
       setPolicy: db.prepare<[number | null, string]>('UPDATE conversations SET retention_days = ? WHERE id = ?'),
-      firstPage: db.prepare<[number], TargetRow>(
+      // `policy` 1 keeps only conversations with a policy of their own.
+      page: db.prepare<{ after: string | null; limit: number; policy: number }, TargetRow>(
         `SELECT id, retention_days, cleared_through_seq, last_seq FROM conversations
-         WHERE last_seq > cleared_through_seq ORDER BY id LIMIT ?`,
-      ),
-      nextPage: db.prepare<[string, number], TargetRow>(
-        `SELECT id, retention_days, cleared_through_seq, last_seq FROM conversations
-         WHERE id > ? AND last_seq > cleared_through_seq ORDER BY id LIMIT ?`,
+         WHERE (@after IS NULL OR id > @after) AND last_seq > cleared_through_seq
+           AND (@policy = 0 OR retention_days IS NOT NULL)
+         ORDER BY id LIMIT @limit`,
       ),
       target: db.prepare<[string], TargetRow>('SELECT id, retention_days, cleared_through_seq, last_seq FROM conversations WHERE id = ?'),
       // Each walks its table's primary key in seq order and stops at the first row as new as the cutoff:
@@ -75,9 +74,8 @@ export class SqliteRetentionStore implements RetentionStore {
     return this.st.setPolicy.run(days, conversationId).changes > 0;
   }
 
-  async scan(limit: number, afterId?: Id): Promise<RetentionTarget[]> {
-    const rows = afterId === undefined ? this.st.firstPage.all(limit) : this.st.nextPage.all(afterId, limit);
-    return rows.map(toTarget);
+  async scan(limit: number, afterId?: Id, opts: { withPolicyOnly?: boolean } = {}): Promise<RetentionTarget[]> {
+    return this.st.page.all({ after: afterId ?? null, limit, policy: opts.withPolicyOnly ? 1 : 0 }).map(toTarget);
   }
 
   clear(conversationId: Id, before: Millis, maxEvents: number): Promise<number | undefined> {
