@@ -397,9 +397,13 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       // Edit: ↑ in the empty composer edits one's last message.
       await composer.fill('Bring snacks');
       await composer.press('Enter');
-      await F.locator('.msg.mine .body', { hasText: 'Bring snacks' }).waitFor();
+      // Wait for the confirmed message (it has a server id), not the outbox row (data-outbox) shown
+      // while it is sent: ↑ edits one's last confirmed message, which until then is the one before.
+      await F.locator('.msg.mine[data-message-id] .body', { hasText: 'Bring snacks' }).waitFor();
       await composer.press('ArrowUp');
       await F.getByText('Editing message').waitFor();
+      // The old text is in the composer as soon as the bar shows, so nothing typed from then on is lost.
+      assert.equal(await composer.inputValue(), 'Bring snacks');
       await composer.fill('Bring snacks and water');
       await composer.press('Enter');
       await F.locator('.msg.mine .edited').waitFor();
@@ -417,6 +421,29 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       await F.locator('.msg.mine.deleted', { hasText: 'This message was deleted' }).waitFor();
       await wait(() => grace.messages(gid).some((m) => !!m.deletedAt));
       assert.ok(grace.messages(gid).some((m) => m.deletedAt && m.body === ''));
+
+      // Text typed in the very first frame of an edit is kept. The render that shows the "Editing
+      // message" bar is a microtask after the key; effects run only after the next frame. Typing in
+      // between used to be overwritten by the old text, and then the unchanged edit was dropped.
+      await composer.fill('Pack a map');
+      await composer.press('Enter');
+      await F.locator('.msg.mine[data-message-id] .body', { hasText: 'Pack a map' }).waitFor();
+      const typed = await F.evaluate(async () => {
+        const ta = document.querySelector<HTMLTextAreaElement>('.composer textarea');
+        if (!ta) throw new Error('no composer');
+        ta.focus();
+        ta.dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowUp', bubbles: true, cancelable: true }));
+        for (let i = 0; i < 100 && !document.querySelector('.composer-context'); i++) await Promise.resolve();
+        if (!document.querySelector('.composer-context')) throw new Error('editing did not start within the same task');
+        const shown = ta.value;
+        ta.value = 'Pack a map and a compass';
+        ta.dispatchEvent(new Event('input', { bubbles: true }));
+        await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 100)));
+        return { shown, kept: ta.value };
+      });
+      assert.deepEqual(typed, { shown: 'Pack a map', kept: 'Pack a map and a compass' });
+      await composer.press('Enter');
+      await F.locator('.msg.mine', { hasText: 'Pack a map and a compass' }).locator('.edited').waitFor();
 
       // Add Heidi through the header button.
       await F.getByRole('button', { name: 'Add members' }).click();

@@ -16,6 +16,11 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
   const [notice, setNotice] = useState('');
   const [confirmBlock, setConfirmBlock] = useState(false);
   const [blockBusy, setBlockBusy] = useState(false);
+  // The composer's text lives here, beside `editing`, so that starting an edit sets both in one
+  // update: the "Editing message" bar never shows before the old text is in the box, and nothing
+  // typed after it shows can be overwritten. A draft per conversation survives switching back and
+  // forth; while editing it is kept aside (in `drafts`) and comes back when the edit ends.
+  const [text, setText] = useState(() => drafts.get(conv.id) ?? '');
   const composerRef = useRef<HTMLTextAreaElement>(null);
 
   useEffect(() => {
@@ -57,7 +62,7 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
       if (block) {
         await client.block(other);
         setReplyTo(undefined);
-        setEditing(undefined);
+        if (editing) endEdit();
       } else await client.unblock(other);
     } catch (e) {
       setNotice(e instanceof ParleyError ? e.message : block ? 'Could not block this user.' : 'Could not unblock this user.');
@@ -69,13 +74,22 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
   const startEdit = useCallback((m: Message) => {
     setReplyTo(undefined);
     setEditing(m);
+    setText(m.body);
     composerRef.current?.focus();
   }, []);
-  const startReply = useCallback((m: Message) => {
+  /** Leaves edit mode; the composer gets back the draft it held before. */
+  const endEdit = useCallback(() => {
     setEditing(undefined);
-    setReplyTo(m);
-    composerRef.current?.focus();
-  }, []);
+    setText(drafts.get(conv.id) ?? '');
+  }, [conv.id]);
+  const startReply = useCallback(
+    (m: Message) => {
+      if (editing) endEdit();
+      setReplyTo(m);
+      composerRef.current?.focus();
+    },
+    [editing, endEdit],
+  );
 
   return (
     <section class="conversation" aria-label={title}>
@@ -139,11 +153,13 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
           client={client}
           conv={conv}
           inputRef={composerRef}
+          text={text}
+          setText={setText}
           replyTo={replyTo}
           editing={editing}
           onCancel={() => {
             setReplyTo(undefined);
-            setEditing(undefined);
+            if (editing) endEdit();
           }}
           onEditLast={() => {
             const mine = [...conv.messages].reverse().find((m) => m.senderId === me && !m.deletedAt);
@@ -481,6 +497,8 @@ function Composer({
   client,
   conv,
   inputRef,
+  text,
+  setText,
   replyTo,
   editing,
   onCancel,
@@ -490,17 +508,14 @@ function Composer({
   client: ParleyClient;
   conv: ConversationState;
   inputRef: { current: HTMLTextAreaElement | null };
+  text: string;
+  setText: (text: string) => void;
   replyTo: Message | undefined;
   editing: Message | undefined;
   onCancel: () => void;
   onEditLast: () => void;
   onError: (text: string) => void;
 }) {
-  // A draft per conversation survives switching back and forth.
-  const [text, setText] = useState(() => drafts.get(conv.id) ?? '');
-  useEffect(() => {
-    if (editing) setText(editing.body);
-  }, [editing]);
   useEffect(() => {
     inputRef.current?.focus();
   }, [conv.id, inputRef]);
@@ -515,9 +530,8 @@ function Composer({
   const submit = async (): Promise<void> => {
     const body = text.trim();
     if (!body || tooLong) return;
-    setText('');
-    drafts.delete(conv.id);
     if (editing) {
+      // Ending the edit puts back the draft that was there before it.
       onCancel();
       if (body === editing.body) return;
       try {
@@ -527,6 +541,8 @@ function Composer({
       }
       return;
     }
+    setText('');
+    drafts.delete(conv.id);
     const reply = replyTo?.id;
     onCancel();
     await client.send(conv.id, body, reply ? { replyTo: reply } : {});
@@ -538,7 +554,6 @@ function Composer({
       void submit();
     } else if (e.key === 'Escape' && (replyTo || editing)) {
       e.preventDefault();
-      if (editing) setText('');
       onCancel();
     } else if (e.key === 'ArrowUp' && !text) {
       e.preventDefault();
@@ -564,10 +579,7 @@ function Composer({
             type="button"
             class="icon-btn small"
             aria-label={editing ? 'Cancel editing' : 'Cancel reply'}
-            onClick={() => {
-              if (editing) setText('');
-              onCancel();
-            }}
+            onClick={onCancel}
           >
             <Close size={16} />
           </button>
@@ -583,8 +595,11 @@ function Composer({
           onInput={(e) => {
             const v = e.currentTarget.value;
             setText(v);
-            drafts.set(conv.id, v);
-            if (v && !editing) client.typing(conv.id);
+            // The text of an edit is not a draft: the draft waits for the edit to end.
+            if (!editing) {
+              drafts.set(conv.id, v);
+              if (v) client.typing(conv.id);
+            }
           }}
           onKeyDown={onKey}
           onBlur={() => client.stopTyping(conv.id)}
