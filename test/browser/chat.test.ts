@@ -354,6 +354,92 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       await jack.ctx.close();
     }
   });
+  test('retention (R8): the owner sets how long messages are kept, a member sees it live and after a reload, read-only; back to Forever', async () => {
+    const kim = await newPage();
+    const leo = await newPage();
+    const K = kim.page;
+    const L = leo.page;
+    kim.ctx.setDefaultTimeout(10_000);
+    leo.ctx.setDefaultTimeout(10_000);
+    try {
+      await register(K, 'kim', 'Kim Keeper');
+      await register(L, 'leo', 'Leo Member');
+      await K.getByRole('button', { name: 'New group' }).first().click();
+      const create = K.getByRole('dialog');
+      await create.getByLabel('Group name').fill('Book club');
+      await create.getByLabel('Add people by username').fill('leo');
+      await create.locator('.user-item[data-username="leo"]').click();
+      await create.getByRole('button', { name: /Create group with 1 person/ }).click();
+      await K.getByRole('heading', { name: 'Book club' }).waitFor();
+      await L.locator('.conv-item', { hasText: 'Book club' }).click();
+      await L.getByRole('heading', { name: 'Book club' }).waitFor();
+      const noteK = K.getByTestId('conv-retention');
+      const noteL = L.getByTestId('conv-retention');
+      // The server's default: nothing to say under the subtitle.
+      assert.equal(await noteK.count(), 0);
+      assert.equal(await noteL.count(), 0);
+      // A plain member sees the setting but gets no control to change it.
+      assert.equal(await L.getByRole('button', { name: /^Keep messages/ }).count(), 0, 'no retention control for a plain member');
+
+      // Kim, the owner, keeps messages 7 days.
+      await K.getByRole('button', { name: 'Keep messages: Forever' }).click();
+      const dialog = K.getByRole('dialog', { name: 'Keep messages' });
+      assert.equal(await dialog.getByRole('radio', { name: /^Forever/ }).isChecked(), true);
+      assert.equal(await dialog.getByRole('button', { name: 'Save' }).isDisabled(), true, 'nothing to save yet');
+      await dialog.getByRole('radio', { name: '7 days' }).check();
+      await dialog.getByRole('button', { name: 'Save' }).click();
+      await dialog.waitFor({ state: 'detached' });
+      await noteK.getByText('Messages kept 7 days').waitFor();
+      await K.getByRole('button', { name: 'Keep messages: 7 days' }).waitFor();
+      // Leo's page shows it without a reload (the conversation frame), and still after one.
+      await noteL.getByText('Messages kept 7 days').waitFor();
+      await K.screenshot({ path: join(SHOTS, 'retention.png') });
+      await L.reload();
+      await L.getByRole('heading', { name: 'Book club' }).waitFor();
+      await noteL.getByText('Messages kept 7 days').waitFor();
+      assert.equal(await L.getByRole('button', { name: /^Keep messages/ }).count(), 0);
+      await K.reload();
+      await K.getByRole('heading', { name: 'Book club' }).waitFor();
+      await noteK.getByText('Messages kept 7 days').waitFor();
+
+      // A failure is told in the conversation's notice, and changes nothing.
+      await kim.ctx.setOffline(true);
+      await K.getByRole('button', { name: 'Keep messages: 7 days' }).click();
+      await dialog.getByRole('radio', { name: '30 days' }).check();
+      await dialog.getByRole('button', { name: 'Save' }).click();
+      await dialog.waitFor({ state: 'detached' });
+      await K.locator('.notice[role="alert"]', { hasText: 'Could not change how long messages are kept. Please try again.' }).waitFor();
+      await kim.ctx.setOffline(false);
+      await K.getByRole('button', { name: 'Dismiss' }).click();
+      assert.equal(await noteK.textContent(), 'Messages kept 7 days');
+
+      // Back to Forever by keyboard: the dialog opens on the current choice; ↑ moves through the radios.
+      await K.getByRole('button', { name: 'Keep messages: 7 days' }).focus();
+      await K.keyboard.press('Enter');
+      await dialog.waitFor();
+      await K.waitForFunction(() => (document.activeElement as HTMLInputElement | null)?.type === 'radio' && (document.activeElement as HTMLInputElement).checked);
+      await K.keyboard.press('ArrowUp');
+      await K.keyboard.press('ArrowUp');
+      assert.equal(await dialog.getByRole('radio', { name: /^Forever/ }).isChecked(), true);
+      await K.keyboard.press('Tab');
+      await K.keyboard.press('Tab');
+      await K.keyboard.press('Enter');
+      await dialog.waitFor({ state: 'detached' });
+      await K.getByRole('button', { name: 'Keep messages: Forever' }).waitFor();
+      await noteK.waitFor({ state: 'detached' });
+      await noteL.waitFor({ state: 'detached' });
+
+      // In a direct conversation either member may set it: Leo gets the control there.
+      await L.getByRole('button', { name: 'New chat' }).first().click();
+      await L.getByRole('dialog').getByLabel('Username').fill('kim');
+      await L.locator('.user-item[data-username="kim"]').click();
+      await L.getByRole('heading', { name: 'Kim Keeper' }).waitFor();
+      await L.getByRole('button', { name: 'Keep messages: Forever' }).waitFor();
+    } finally {
+      await kim.ctx.close();
+      await leo.ctx.close();
+    }
+  });
   test('groups: create, add a member, edit and delete, older history on scroll up, keyboard navigation', async () => {
     const names = ['frank', 'grace', 'heidi'];
     const others = names.slice(1).map(() => createNodeClient({ url: server.url }));

@@ -2,9 +2,9 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preac
 import type { ConversationState, Id, Message, OutboxItem, ParleyClient } from '../../src/client/index.js';
 import { ParleyError } from '../../src/client/index.js';
 import { Avatar } from './avatar.js';
-import { AddMembersDialog, ConfirmDialog } from './dialogs.js';
+import { AddMembersDialog, ConfirmDialog, RetentionDialog } from './dialogs.js';
 import { Alert, Back, Ban, Check, Clock, Close, DoubleCheck, Pencil, Reply, Send, Smile, Trash, UserPlus } from './icons.js';
-import { QUICK_REACTIONS, colorFor, conversationTitle, dayLabel, displayName, peerOf, presenceText, sameDay, timeOf } from './util.js';
+import { QUICK_REACTIONS, colorFor, conversationTitle, dayLabel, displayName, peerOf, presenceText, retentionLabel, sameDay, timeOf } from './util.js';
 
 const MAX_BODY = 4000;
 
@@ -16,6 +16,8 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
   const [notice, setNotice] = useState('');
   const [confirmBlock, setConfirmBlock] = useState(false);
   const [blockBusy, setBlockBusy] = useState(false);
+  const [retentionOpen, setRetentionOpen] = useState(false);
+  const [retentionBusy, setRetentionBusy] = useState(false);
   // The composer's text lives here, beside `editing`, so that starting an edit sets both in one
   // update: the "Editing message" bar never shows before the old text is in the box, and nothing
   // typed after it shows can be overwritten. A draft per conversation survives switching back and
@@ -47,6 +49,12 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
   // The other member of a direct chat, whom one may block (R17); not in a chat with oneself.
   const other = !isGroup && peer && peer !== me ? peer : undefined;
   const blocked = !!other && client.isBlocked(other);
+  // Retention (R8): the conversation's own policy in days; absent, the server's default applies
+  // (forever unless the operator set one). Group owners and admins set it, or either member of a
+  // direct conversation; everyone sees it under the subtitle. A conversation frame updates it live.
+  const keepDays = conv.conversation.retentionDays;
+  const keepText = keepDays ? retentionLabel(keepDays) : 'Forever';
+  const canSetRetention = isGroup ? myRole === 'owner' || myRole === 'admin' : !!myRole;
   let subtitle: string;
   if (typing.length) {
     subtitle = isGroup ? `${typing.map((u) => displayName(client, u)).join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : 'typing…';
@@ -68,6 +76,19 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
       setNotice(e instanceof ParleyError ? e.message : block ? 'Could not block this user.' : 'Could not unblock this user.');
     } finally {
       setBlockBusy(false);
+    }
+  };
+
+  const saveRetention = async (days: number | null): Promise<void> => {
+    setRetentionBusy(true);
+    try {
+      await client.setRetention(conv.id, days);
+    } catch (e) {
+      // The server's reason (e.g. a role that may not); not a transport's ("network error: TypeError…").
+      setNotice(e instanceof ParleyError && !e.transient ? e.message : 'Could not change how long messages are kept. Please try again.');
+    } finally {
+      setRetentionBusy(false);
+      setRetentionOpen(false);
     }
   };
 
@@ -103,10 +124,21 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
           <p class={typing.length ? 'typing' : ''} aria-live="polite" data-testid="conv-subtitle">
             {subtitle}
           </p>
+          {keepDays !== undefined && (
+            <p class="conv-retention" data-testid="conv-retention" title={`Messages older than ${keepText} are deleted for everyone`}>
+              <Clock size={12} />
+              Messages kept {keepText}
+            </p>
+          )}
         </div>
         {isGroup && (myRole === 'owner' || myRole === 'admin') && (
           <button class="icon-btn" aria-label="Add members" title="Add members" onClick={() => setAdding(true)}>
             <UserPlus />
+          </button>
+        )}
+        {canSetRetention && (
+          <button class="icon-btn" aria-label={`Keep messages: ${keepText}`} title={`Keep messages: ${keepText}`} aria-haspopup="dialog" onClick={() => setRetentionOpen(true)}>
+            <Clock />
           </button>
         )}
         {other && (
@@ -180,6 +212,7 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
           }}
         />
       )}
+      {retentionOpen && <RetentionDialog current={keepDays} busy={retentionBusy} onClose={() => setRetentionOpen(false)} onSave={(days) => void saveRetention(days)} />}
       {adding && <AddMembersDialog client={client} conv={conv} onClose={() => setAdding(false)} />}
       {deleting && (
         <ConfirmDialog

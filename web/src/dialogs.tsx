@@ -4,12 +4,14 @@ import type { ConversationState, Id, ParleyClient, User } from '../../src/client
 import { ParleyError } from '../../src/client/index.js';
 import { Avatar } from './avatar.js';
 import { Close, Search } from './icons.js';
+import { RETENTION_CHOICES, retentionLabel } from './util.js';
 
 function Dialog({ title, onClose, children }: { title: string; onClose: () => void; children: ComponentChildren }) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const prev = document.activeElement as HTMLElement | null;
-    const first = ref.current?.querySelector<HTMLElement>('input, button:not(.dialog-close), textarea, select');
+    // In a group of radio buttons, the one that is checked (as Tab would reach it).
+    const first = ref.current?.querySelector<HTMLElement>('input:not([type="radio"]), input[type="radio"]:checked, button:not(.dialog-close), textarea, select');
     first?.focus();
     return () => prev?.focus();
   }, []);
@@ -241,6 +243,51 @@ export function ConfirmDialog({ title, text, confirm, onClose, onConfirm }: { ti
           {confirm}
         </button>
       </div>
+    </Dialog>
+  );
+}
+
+/**
+ * How long a conversation keeps its messages (R8). `current` is the conversation's own policy in
+ * days, undefined when the server's default applies. Saving hands the choice to `onSave`; the
+ * dialog stays open, busy, until its owner closes it.
+ */
+export function RetentionDialog({ current, busy, onClose, onSave }: { current: number | undefined; busy: boolean; onClose: () => void; onSave: (days: number | null) => void }) {
+  const now = current ?? null;
+  const [pick, setPick] = useState<number | null>(now);
+  // A policy set elsewhere (e.g. 90 days through the API) is offered too, so the dialog shows it.
+  const choices = now === null || RETENTION_CHOICES.includes(now) ? RETENTION_CHOICES : [...RETENTION_CHOICES, now].sort((a, b) => (a ?? 0) - (b ?? 0));
+  return (
+    <Dialog title="Keep messages" onClose={onClose}>
+      <form
+        class="stack"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (!busy && pick !== now) onSave(pick);
+        }}
+      >
+        <p class="dialog-text" id="retention-help">
+          Messages older than this are deleted for everyone in this conversation.
+        </p>
+        <fieldset class="choices" aria-describedby="retention-help" disabled={busy}>
+          <legend>Keep messages for</legend>
+          {choices.map((d) => (
+            <label class="choice" key={d ?? 'default'}>
+              <input type="radio" name="retention" value={d ?? 'default'} checked={pick === d} onChange={() => setPick(d)} />
+              <span>{d === null ? 'Forever' : retentionLabel(d)}</span>
+              {d === null && <em>server default</em>}
+            </label>
+          ))}
+        </fieldset>
+        <div class="row end">
+          <button type="button" class="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="btn primary" disabled={busy || pick === now}>
+            {busy ? 'Saving…' : 'Save'}
+          </button>
+        </div>
+      </form>
     </Dialog>
   );
 }

@@ -78,4 +78,13 @@ export function presenceText(p: PresenceEntry | undefined, now = Date.now()): st
   return `last seen ${dayLabel(p.lastActiveAt, now).toLowerCase()} at ${timeOf(p.lastActiveAt)}`;
 }
 
+/** How long a conversation keeps its messages, for people: "1 day", "30 days", "1 year". */
+export function retentionLabel(days: number): string {
+  if (days % 365 === 0) return days === 365 ? '1 year' : `${days / 365} years`;
+  return days === 1 ? '1 day' : `${days} days`;
+}
+
+/** What the web client offers (R8); null drops the conversation's own policy, so the server's default applies. */
+export const RETENTION_CHOICES: (number | null)[] = [null, 1, 7, 30, 365];
+
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🎉'];
