@@ -172,25 +172,11 @@ export class Hub {
         const stillMember = msg.conversation.members.some((m) => m.userId === msg.userId);
         const apply = stillMember ? this.join(msg.userId, msg.conversation.id) : Promise.resolve(this.leave(msg.userId, msg.conversation.id));
         const frame = serializeFrame({ type: 'conversation', conversation: msg.conversation });
-        void apply.then(() => {
-          let n = 0;
-          for (const p of this.peersOf(msg.userId)) {
-            p.push(frame);
-            n++;
-          }
-          this.hooks.onDelivered?.('conversation', n);
-        });
+        void apply.then(() => this.pushToUser(msg.userId, frame, 'conversation'));
         return;
       }
-      case 'frame': {
-        let n = 0;
-        for (const p of this.peersOf(msg.userId)) {
-          p.push(msg.frame);
-          n++;
-        }
-        this.hooks.onDelivered?.('frame', n);
-        return;
-      }
+      case 'frame':
+        return this.pushToUser(msg.userId, msg.frame, 'frame');
       case 'revoke':
         this.hooks.onRevoked(msg.deviceId);
         for (const p of [...this.peersOf(msg.userId)]) if (p.deviceId === msg.deviceId) p.close(CLOSE.unauthorized, 'session revoked');
@@ -202,6 +188,16 @@ export class Hub {
         this.hooks.onBlocksChanged(msg.userIds);
         return;
     }
+  }
+
+  /** Every local device of one user. */
+  private pushToUser(userId: Id, frame: string, type: string): void {
+    let n = 0;
+    for (const p of this.peersOf(userId)) {
+      p.push(frame);
+      n++;
+    }
+    this.hooks.onDelivered?.(type, n);
   }
 
   private onEvent(msg: Extract<BusMessage, { t: 'event' }>): void {

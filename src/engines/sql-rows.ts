@@ -1,9 +1,9 @@
 /**
  * What the two SQL engines (sqlite/, postgres/) share: they use the same column
- * names for users and devices, the same key for a direct pair and the same
- * conversation-list cursor, so these are written once.
+ * names for users, devices, blocks and retention targets, the same key for a
+ * direct pair and the same conversation-list cursor, so these are written once.
  */
-import { StoreError, type DeviceRecord } from '../core/ports/store.js';
+import { StoreError, type BlockRecord, type DeviceRecord, type RetentionTarget } from '../core/ports/store.js';
 import type { User } from '../protocol/model.js';
 
 export interface UserRow {
@@ -37,6 +37,31 @@ export function toDevice(r: DeviceRow): DeviceRecord {
   if (r.revoked_at !== null) d.revokedAt = r.revoked_at;
   return d;
 }
+
+export interface BlockRow {
+  blocker_id: string;
+  blocked_id: string;
+  created_at: number;
+}
+
+export const toBlock = (r: BlockRow): BlockRecord => ({ blockerId: r.blocker_id, blockedId: r.blocked_id, createdAt: Number(r.created_at) });
+
+/** A conversation as the retention sweeper reads it (RetentionStore.scan). */
+export const RETENTION_TARGET_COLUMNS = 'id, retention_days, cleared_through_seq, last_seq';
+
+export interface RetentionTargetRow {
+  id: string;
+  retention_days: number | null;
+  cleared_through_seq: number;
+  last_seq: number;
+}
+
+export const toRetentionTarget = (r: RetentionTargetRow): RetentionTarget => ({
+  id: r.id,
+  retentionDays: r.retention_days,
+  clearedThroughSeq: r.cleared_through_seq,
+  lastSeq: r.last_seq,
+});
 
 /** The unique key of a direct conversation: the pair in a fixed order, whoever creates it. */
 export function directKey(a: string, b: string): string {

@@ -3,14 +3,7 @@ import type { Id, Millis } from '../../protocol/model.js';
 import type { BlockRecord, BlockStore } from '../../core/ports/store.js';
 import type { Db } from './db.js';
 import { translate } from './rows.js';
-
-interface BlockRow {
-  blocker_id: string;
-  blocked_id: string;
-  created_at: number;
-}
-
-const toBlock = (r: BlockRow): BlockRecord => ({ blockerId: r.blocker_id, blockedId: r.blocked_id, createdAt: Number(r.created_at) });
+import { toBlock, type BlockRow } from '../sql-rows.js';
 
 export class PostgresBlockStore implements BlockStore {
   constructor(private readonly db: Db) {}

@@ -16,24 +16,9 @@
  * unknown message). A policy change is not activity: updated_at stays.
  */
 import type { RetentionStore, RetentionTarget } from '../../core/ports/store.js';
+import { RETENTION_TARGET_COLUMNS, toRetentionTarget, type RetentionTargetRow } from '../sql-rows.js';
 import type { Id, Millis } from '../../protocol/model.js';
 import type { Db } from './db.js';
-
-interface TargetRow {
-  id: string;
-  retention_days: number | null;
-  cleared_through_seq: number;
-  last_seq: number;
-}
-
-const toTarget = (r: TargetRow): RetentionTarget => ({
-  id: r.id,
-  retentionDays: r.retention_days,
-  clearedThroughSeq: r.cleared_through_seq,
-  lastSeq: r.last_seq,
-});
-
-const TARGET_COLUMNS = 'SELECT id, retention_days, cleared_through_seq, last_seq FROM conversations';
 
 export class PostgresRetentionStore implements RetentionStore {
   constructor(private readonly db: Db) {}
@@ -47,13 +32,13 @@ export class PostgresRetentionStore implements RetentionStore {
   }
 
   async scan(limit: number, afterId?: Id, opts: { withPolicyOnly?: boolean } = {}): Promise<RetentionTarget[]> {
-    const rows = await this.db.query<TargetRow>(
-      `${TARGET_COLUMNS} WHERE ($2::text IS NULL OR id > $2) AND last_seq > cleared_through_seq
+    const rows = await this.db.query<RetentionTargetRow>(
+      `SELECT ${RETENTION_TARGET_COLUMNS} FROM conversations WHERE ($2::text IS NULL OR id > $2) AND last_seq > cleared_through_seq
          AND (NOT $3::boolean OR retention_days IS NOT NULL)
        ORDER BY id LIMIT $1`,
       [limit, afterId ?? null, opts.withPolicyOnly === true],
     );
-    return rows.map(toTarget);
+    return rows.map(toRetentionTarget);
   }
 
   async clear(conversationId: Id, before: Millis, maxEvents: number): Promise<number | undefined> {

@@ -15,26 +15,13 @@ import type Database from 'better-sqlite3';
 import type { Id, Millis } from '../../protocol/model.js';
 import type { RetentionStore, RetentionTarget } from '../../core/ports/store.js';
 import { GroupCommit, type TransactionGate } from './group-commit.js';
+import { RETENTION_TARGET_COLUMNS, toRetentionTarget, type RetentionTargetRow } from '../sql-rows.js';
 
 interface ClearInput {
   conversationId: Id;
   before: Millis;
   maxEvents: number;
 }
-
-interface TargetRow {
-  id: string;
-  retention_days: number | null;
-  cleared_through_seq: number;
-  last_seq: number;
-}
-
-const toTarget = (r: TargetRow): RetentionTarget => ({
-  id: r.id,
-  retentionDays: r.retention_days,
-  clearedThroughSeq: r.cleared_through_seq,
-  lastSeq: r.last_seq,
-});
 
 export class SqliteRetentionStore implements RetentionStore {
   private readonly st;
@@ -44,13 +31,13 @@ export class SqliteRetentionStore implements RetentionStore {
     this.st = {
       setPolicy: db.prepare<[number | null, string]>('UPDATE conversations SET retention_days = ? WHERE id = ?'),
       // `policy` 1 keeps only conversations with a policy of their own.
-      page: db.prepare<{ after: string | null; limit: number; policy: number }, TargetRow>(
-        `SELECT id, retention_days, cleared_through_seq, last_seq FROM conversations
+      page: db.prepare<{ after: string | null; limit: number; policy: number }, RetentionTargetRow>(
+        `SELECT ${RETENTION_TARGET_COLUMNS} FROM conversations
          WHERE (@after IS NULL OR id > @after) AND last_seq > cleared_through_seq
            AND (@policy = 0 OR retention_days IS NOT NULL)
          ORDER BY id LIMIT @limit`,
       ),
-      target: db.prepare<[string], TargetRow>('SELECT id, retention_days, cleared_through_seq, last_seq FROM conversations WHERE id = ?'),
+      target: db.prepare<[string], RetentionTargetRow>(`SELECT ${RETENTION_TARGET_COLUMNS} FROM conversations WHERE id = ?`),
       // Each walks its table's primary key in seq order and stops at the first row as new as the cutoff:
       // a conversation of millions of messages costs at most `limit` rows here, never a scan of all of them.
       firstNewMessage: db.prepare<[string, number, number, Millis], { seq: number }>(
@@ -75,7 +62,7 @@ export class SqliteRetentionStore implements RetentionStore {
   }
 
   async scan(limit: number, afterId?: Id, opts: { withPolicyOnly?: boolean } = {}): Promise<RetentionTarget[]> {
-    return this.st.page.all({ after: afterId ?? null, limit, policy: opts.withPolicyOnly ? 1 : 0 }).map(toTarget);
+    return this.st.page.all({ after: afterId ?? null, limit, policy: opts.withPolicyOnly ? 1 : 0 }).map(toRetentionTarget);
   }
 
   clear(conversationId: Id, before: Millis, maxEvents: number): Promise<number | undefined> {
