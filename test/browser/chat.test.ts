@@ -354,7 +354,7 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       await jack.ctx.close();
     }
   });
-  test('retention (R8): the owner sets how long messages are kept, a member sees it live and after a reload, read-only; back to Forever', async () => {
+  test('retention (R8): the owner sets how long messages are kept, a member sees it live and after a reload, read-only; back to the server default', async () => {
     const kim = await newPage();
     const leo = await newPage();
     const K = kim.page;
@@ -381,10 +381,14 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       // A plain member sees the setting but gets no control to change it.
       assert.equal(await L.getByRole('button', { name: /^Keep messages/ }).count(), 0, 'no retention control for a plain member');
 
-      // Kim, the owner, keeps messages 7 days.
-      await K.getByRole('button', { name: 'Keep messages: Forever' }).click();
+      // Kim, the owner, keeps messages 7 days. Without a policy of its own the server's default
+      // applies, which clients are not told: the choice says so instead of promising "Forever".
+      await K.getByRole('button', { name: 'Keep messages: Server default' }).click();
       const dialog = K.getByRole('dialog', { name: 'Keep messages' });
-      assert.equal(await dialog.getByRole('radio', { name: /^Forever/ }).isChecked(), true);
+      const serverDefault = dialog.getByRole('radio', { name: /^Server default/ });
+      assert.equal(await serverDefault.isChecked(), true);
+      await dialog.getByText("Kept forever unless the server's operator set a default").waitFor();
+      assert.equal(await dialog.getByText('Forever', { exact: true }).count(), 0, 'no bare "Forever" promised');
       assert.equal(await dialog.getByRole('button', { name: 'Save' }).isDisabled(), true, 'nothing to save yet');
       await dialog.getByRole('radio', { name: '7 days' }).check();
       await dialog.getByRole('button', { name: 'Save' }).click();
@@ -413,19 +417,19 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       await K.getByRole('button', { name: 'Dismiss' }).click();
       assert.equal(await noteK.textContent(), 'Messages kept 7 days');
 
-      // Back to Forever by keyboard: the dialog opens on the current choice; ↑ moves through the radios.
+      // Back to the server's default by keyboard: the dialog opens on the current choice; ↑ moves through the radios.
       await K.getByRole('button', { name: 'Keep messages: 7 days' }).focus();
       await K.keyboard.press('Enter');
       await dialog.waitFor();
       await K.waitForFunction(() => (document.activeElement as HTMLInputElement | null)?.type === 'radio' && (document.activeElement as HTMLInputElement).checked);
       await K.keyboard.press('ArrowUp');
       await K.keyboard.press('ArrowUp');
-      assert.equal(await dialog.getByRole('radio', { name: /^Forever/ }).isChecked(), true);
+      assert.equal(await serverDefault.isChecked(), true);
       await K.keyboard.press('Tab');
       await K.keyboard.press('Tab');
       await K.keyboard.press('Enter');
       await dialog.waitFor({ state: 'detached' });
-      await K.getByRole('button', { name: 'Keep messages: Forever' }).waitFor();
+      await K.getByRole('button', { name: 'Keep messages: Server default' }).waitFor();
       await noteK.waitFor({ state: 'detached' });
       await noteL.waitFor({ state: 'detached' });
 
@@ -434,7 +438,7 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       await L.getByRole('dialog').getByLabel('Username').fill('kim');
       await L.locator('.user-item[data-username="kim"]').click();
       await L.getByRole('heading', { name: 'Kim Keeper' }).waitFor();
-      await L.getByRole('button', { name: 'Keep messages: Forever' }).waitFor();
+      await L.getByRole('button', { name: 'Keep messages: Server default' }).waitFor();
     } finally {
       await kim.ctx.close();
       await leo.ctx.close();

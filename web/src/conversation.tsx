@@ -4,7 +4,7 @@ import { ParleyError } from '../../src/client/index.js';
 import { Avatar } from './avatar.js';
 import { AddMembersDialog, ConfirmDialog, RetentionDialog } from './dialogs.js';
 import { Alert, Back, Ban, Check, Clock, Close, DoubleCheck, Pencil, Reply, Send, Smile, Trash, UserPlus } from './icons.js';
-import { QUICK_REACTIONS, colorFor, conversationTitle, dayLabel, displayName, peerOf, presenceText, retentionLabel, sameDay, timeOf } from './util.js';
+import { QUICK_REACTIONS, SERVER_DEFAULT, colorFor, conversationTitle, dayLabel, displayName, peerOf, presenceText, retentionLabel, sameDay, timeOf } from './util.js';
 
 const MAX_BODY = 4000;
 
@@ -50,10 +50,11 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
   const other = !isGroup && peer && peer !== me ? peer : undefined;
   const blocked = !!other && client.isBlocked(other);
   // Retention (R8): the conversation's own policy in days; absent, the server's default applies
-  // (forever unless the operator set one). Group owners and admins set it, or either member of a
-  // direct conversation; everyone sees it under the subtitle. A conversation frame updates it live.
+  // (forever unless the operator set one, which clients are not told: hence "Server default"). Group
+  // owners and admins set it, or either member of a direct conversation; everyone sees a policy
+  // under the subtitle. A conversation frame updates it live.
   const keepDays = conv.conversation.retentionDays;
-  const keepText = keepDays ? retentionLabel(keepDays) : 'Forever';
+  const keepText = keepDays ? retentionLabel(keepDays) : SERVER_DEFAULT;
   const canSetRetention = isGroup ? myRole === 'owner' || myRole === 'admin' : !!myRole;
   let subtitle: string;
   if (typing.length) {

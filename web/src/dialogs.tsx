@@ -4,7 +4,7 @@ import type { ConversationState, Id, ParleyClient, User } from '../../src/client
 import { ParleyError } from '../../src/client/index.js';
 import { Avatar } from './avatar.js';
 import { Close, Search } from './icons.js';
-import { RETENTION_CHOICES, retentionLabel } from './util.js';
+import { RETENTION_CHOICES, SERVER_DEFAULT, retentionLabel } from './util.js';
 
 function Dialog({ title, onClose, children }: { title: string; onClose: () => void; children: ComponentChildren }) {
   const ref = useRef<HTMLDivElement>(null);
@@ -249,8 +249,10 @@ export function ConfirmDialog({ title, text, confirm, onClose, onConfirm }: { ti
 
 /**
  * How long a conversation keeps its messages (R8). `current` is the conversation's own policy in
- * days, undefined when the server's default applies. Saving hands the choice to `onSave`; the
- * dialog stays open, busy, until its owner closes it.
+ * days, undefined when the server's default applies. The server does not tell clients its default
+ * (forever unless the operator set PARLEY_RETENTION_DAYS), so that choice is called what it is,
+ * "Server default", not "Forever". Saving hands the choice to `onSave`; the dialog stays open,
+ * busy, until its owner closes it.
  */
 export function RetentionDialog({ current, busy, onClose, onSave }: { current: number | undefined; busy: boolean; onClose: () => void; onSave: (days: number | null) => void }) {
   const now = current ?? null;
@@ -274,8 +276,8 @@ export function RetentionDialog({ current, busy, onClose, onSave }: { current: n
           {choices.map((d) => (
             <label class="choice" key={d ?? 'default'}>
               <input type="radio" name="retention" value={d ?? 'default'} checked={pick === d} onChange={() => setPick(d)} />
-              <span>{d === null ? 'Forever' : retentionLabel(d)}</span>
-              {d === null && <em>server default</em>}
+              <span>{d === null ? SERVER_DEFAULT : retentionLabel(d)}</span>
+              {d === null && <em>Kept forever unless the server's operator set a default</em>}
             </label>
           ))}
         </fieldset>

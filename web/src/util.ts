@@ -84,6 +84,12 @@ export function retentionLabel(days: number): string {
   return days === 1 ? '1 day' : `${days} days`;
 }
 
+/**
+ * The name of "no policy of its own" (R8): the server's default applies, which is forever unless the
+ * operator set one; the server does not tell clients which, so the web client does not claim "Forever".
+ */
+export const SERVER_DEFAULT = 'Server default';
+
 /** What the web client offers (R8); null drops the conversation's own policy, so the server's default applies. */
 export const RETENTION_CHOICES: (number | null)[] = [null, 1, 7, 30, 365];
 
