@@ -296,11 +296,33 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       await B.locator('.conv-item', { hasText: 'Ivy Block' }).click();
       await B.locator('.msg.theirs .body', { hasText: 'before the block' }).waitFor();
 
-      // Ivy blocks Jack from the header, after confirming.
+      // Offline, a failure is told in a plain sentence, not the transport's text ("TypeError: Failed to fetch"):
+      // in the conversation's notice (blocking) and in a dialog (searching people).
       const blockBtn = A.getByRole('button', { name: 'Block Jack Block', exact: true });
+      const confirm = A.getByRole('dialog');
+      await ivy.ctx.setOffline(true);
+      await A.locator('.banner[data-state="offline"]').waitFor();
+      await blockBtn.click();
+      await confirm.getByRole('button', { name: 'Block', exact: true }).click();
+      const unreachable = 'Could not reach the server. Check your connection and try again.';
+      const paneNotice = A.locator('.conversation .notice[role="alert"]');
+      await paneNotice.waitFor();
+      assert.equal(await paneNotice.textContent(), unreachable);
+      await paneNotice.getByRole('button', { name: 'Dismiss' }).click();
+      assert.equal(await blockBtn.getAttribute('aria-pressed'), 'false', 'not blocked');
+      await A.getByRole('button', { name: 'New chat' }).first().click();
+      await confirm.getByLabel('Username').fill('ja');
+      const formError = confirm.locator('.form-error[role="alert"]');
+      await formError.waitFor();
+      assert.equal(await formError.textContent(), unreachable);
+      await A.keyboard.press('Escape');
+      await confirm.waitFor({ state: 'detached' });
+      await ivy.ctx.setOffline(false);
+      await A.locator('.banner[data-state="online"]').waitFor();
+
+      // Ivy blocks Jack from the header, after confirming.
       assert.equal(await blockBtn.getAttribute('aria-pressed'), 'false');
       await blockBtn.click();
-      const confirm = A.getByRole('dialog');
       await confirm.getByRole('heading', { name: 'Block Jack Block?' }).waitFor();
       await confirm.getByRole('button', { name: 'Block', exact: true }).click();
       await confirm.waitFor({ state: 'detached' });
@@ -406,13 +428,13 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       await K.getByRole('heading', { name: 'Book club' }).waitFor();
       await noteK.getByText('Messages kept 7 days').waitFor();
 
-      // A failure is told in the conversation's notice, and changes nothing.
+      // A failure is told in the conversation's notice (offline: a plain sentence), and changes nothing.
       await kim.ctx.setOffline(true);
       await K.getByRole('button', { name: 'Keep messages: 7 days' }).click();
       await dialog.getByRole('radio', { name: '30 days' }).check();
       await dialog.getByRole('button', { name: 'Save' }).click();
       await dialog.waitFor({ state: 'detached' });
-      await K.locator('.notice[role="alert"]', { hasText: 'Could not change how long messages are kept. Please try again.' }).waitFor();
+      await K.locator('.notice[role="alert"]', { hasText: 'Could not reach the server. Check your connection and try again.' }).waitFor();
       await kim.ctx.setOffline(false);
       await K.getByRole('button', { name: 'Dismiss' }).click();
       assert.equal(await noteK.textContent(), 'Messages kept 7 days');

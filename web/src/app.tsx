@@ -3,6 +3,7 @@ import type { ParleyClient } from '../../src/client/index.js';
 import { ParleyError } from '../../src/client/index.js';
 import { ChatScreen } from './chat.js';
 import { Logo } from './icons.js';
+import { errorText } from './util.js';
 
 type Phase = 'loading' | 'signed-out' | 'signed-in';
 
@@ -124,8 +125,8 @@ function explain(err: ParleyError, mode: 'login' | 'register'): string {
   if (err.code === 'conflict') return 'That username is taken. Try another one.';
   if (err.code === 'unauthorized') return 'Wrong username or password.';
   if (err.code === 'rate_limited') return 'Too many attempts. Wait a moment and try again.';
-  if (err.code === 'network' || err.code === 'timeout') return 'Cannot reach the server. Check your connection.';
   if (err.code === 'bad_request')
-    return mode === 'register' ? 'Usernames are 3–32 letters, digits, dots, dashes or underscores; passwords at least 8 characters.' : err.message;
-  return err.message;
+    return mode === 'register' ? 'Usernames are 3–32 letters, digits, dots, dashes or underscores; passwords at least 8 characters.' : errorText(err, 'Something went wrong. Please try again.');
+  // A transport failure as a plain sentence (UNREACHABLE); the server's reason as it is.
+  return errorText(err, 'Something went wrong. Please try again.');
 }

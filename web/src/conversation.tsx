@@ -1,10 +1,9 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { ConversationState, Id, Message, OutboxItem, ParleyClient } from '../../src/client/index.js';
-import { ParleyError } from '../../src/client/index.js';
 import { Avatar } from './avatar.js';
 import { AddMembersDialog, ConfirmDialog, RetentionDialog } from './dialogs.js';
 import { Alert, Back, Ban, Check, Clock, Close, DoubleCheck, Pencil, Reply, Send, Smile, Trash, UserPlus } from './icons.js';
-import { QUICK_REACTIONS, SERVER_DEFAULT, colorFor, conversationTitle, dayLabel, displayName, peerOf, presenceText, retentionLabel, sameDay, timeOf } from './util.js';
+import { QUICK_REACTIONS, SERVER_DEFAULT, colorFor, conversationTitle, dayLabel, displayName, errorText, peerOf, presenceText, retentionLabel, sameDay, timeOf } from './util.js';
 
 const MAX_BODY = 4000;
 
@@ -35,7 +34,7 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
       // conversation list says "Not sent". The SDK stores the reason on the outbox item before it
       // emits the error, so such an error is recognised here and not repeated in the notice.
       if (client.outbox().some((i) => i.state === 'failed' && i.error === e.message)) return;
-      setNotice(e.message);
+      setNotice(errorText(e, 'Something went wrong. Please try again.'));
     });
     return off;
   }, [client]);
@@ -74,7 +73,7 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
         if (editing) endEdit();
       } else await client.unblock(other);
     } catch (e) {
-      setNotice(e instanceof ParleyError ? e.message : block ? 'Could not block this user.' : 'Could not unblock this user.');
+      setNotice(errorText(e, block ? 'Could not block this user.' : 'Could not unblock this user.'));
     } finally {
       setBlockBusy(false);
     }
@@ -85,8 +84,8 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
     try {
       await client.setRetention(conv.id, days);
     } catch (e) {
-      // The server's reason (e.g. a role that may not); not a transport's ("network error: TypeError…").
-      setNotice(e instanceof ParleyError && !e.transient ? e.message : 'Could not change how long messages are kept. Please try again.');
+      // The server's reason (e.g. a role that may not), or a plain sentence for a transport failure.
+      setNotice(errorText(e, 'Could not change how long messages are kept. Please try again.'));
     } finally {
       setRetentionBusy(false);
       setRetentionOpen(false);
@@ -227,7 +226,7 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
             try {
               await client.deleteMessage(m.id);
             } catch (e) {
-              setNotice(e instanceof ParleyError ? e.message : 'Could not delete the message.');
+              setNotice(errorText(e, 'Could not delete the message.'));
             }
           }}
         />
@@ -571,7 +570,7 @@ function Composer({
       try {
         await client.edit(editing.id, body);
       } catch (e) {
-        onError(e instanceof ParleyError ? e.message : 'Could not edit the message.');
+        onError(errorText(e, 'Could not edit the message.'));
       }
       return;
     }

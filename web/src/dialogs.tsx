@@ -1,10 +1,9 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ConversationState, Id, ParleyClient, User } from '../../src/client/index.js';
-import { ParleyError } from '../../src/client/index.js';
 import { Avatar } from './avatar.js';
 import { Close, Search } from './icons.js';
-import { RETENTION_CHOICES, SERVER_DEFAULT, retentionLabel } from './util.js';
+import { RETENTION_CHOICES, SERVER_DEFAULT, errorText, retentionLabel } from './util.js';
 
 function Dialog({ title, onClose, children }: { title: string; onClose: () => void; children: ComponentChildren }) {
   const ref = useRef<HTMLDivElement>(null);
@@ -69,7 +68,7 @@ function useUserSearch(client: ParleyClient, q: string): { users: User[]; busy: 
           setUsers(u.filter((x) => x.id !== client.user?.id));
           setError('');
         })
-        .catch((e) => live && setError(e instanceof ParleyError ? e.message : 'Search failed.'))
+        .catch((e) => live && setError(errorText(e, 'Search failed. Please try again.')))
         .finally(() => live && setBusy(false));
     }, 150);
     return () => {
@@ -108,7 +107,7 @@ export function NewChatDialog({ client, onClose, onOpen }: { client: ParleyClien
       onClose();
       onOpen(c.id);
     } catch (e) {
-      setErr(e instanceof ParleyError ? e.message : 'Could not start the chat.');
+      setErr(errorText(e, 'Could not start the chat.'));
     }
   };
   return (
@@ -174,7 +173,7 @@ export function NewGroupDialog({ client, onClose, onOpen }: { client: ParleyClie
       onClose();
       onOpen(c.id);
     } catch (e2) {
-      setErr(e2 instanceof ParleyError ? e2.message : 'Could not create the group.');
+      setErr(errorText(e2, 'Could not create the group.'));
       setBusy(false);
     }
   };
@@ -211,7 +210,7 @@ export function AddMembersDialog({ client, conv, onClose }: { client: ParleyClie
       await client.addMembers(conv.id, ids);
       onClose();
     } catch (e2) {
-      setErr(e2 instanceof ParleyError ? e2.message : 'Could not add members.');
+      setErr(errorText(e2, 'Could not add members.'));
     }
   };
   return (

@@ -1,4 +1,21 @@
 import type { ConversationState, Id, ParleyClient, PresenceEntry } from '../../src/client/index.js';
+import { ParleyError } from '../../src/client/index.js';
+
+/** What every notice and form error says when the server could not be reached (no answer at all). */
+export const UNREACHABLE = 'Could not reach the server. Check your connection and try again.';
+
+/**
+ * An error as a sentence for a notice. The server's reasons are sentences already and are kept;
+ * a transport failure (the SDK's `network` or `timeout`, whose text is e.g. "network error: TypeError:
+ * Failed to fetch" or "not connected") becomes UNREACHABLE; an answer without a reason ("HTTP 502"
+ * from a proxy) or anything else that is not a ParleyError becomes `fallback`.
+ */
+export function errorText(e: unknown, fallback: string): string {
+  if (!(e instanceof ParleyError)) return fallback;
+  if (e.code === 'network' || e.code === 'timeout') return UNREACHABLE;
+  if (!e.message || /^HTTP \d+$/.test(e.message)) return fallback;
+  return e.message;
+}
 
 export function displayName(client: ParleyClient, userId: Id): string {
   if (userId === client.user?.id) return client.user.displayName || client.user.username;
