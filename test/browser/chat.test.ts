@@ -165,9 +165,15 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
     assert.equal(await B.locator('.msg.theirs .body').last().textContent(), XSS);
     await B.screenshot({ path: join(SHOTS, 'conversation.png') });
 
+    // Bob's own status in the sidebar is his choice while connected.
+    const myStatus = B.getByTestId('my-status');
+    assert.equal(await B.getByRole('combobox', { name: 'Your status' }).inputValue(), 'online');
     // Bob goes offline: the banner says so, and Alice sees him go offline.
     await bob.ctx.setOffline(true);
     await B.locator('.banner[data-state="offline"]').waitFor();
+    // His sidebar no longer claims he is online: it says what the banner says, with no picker.
+    assert.equal(await B.getByRole('combobox', { name: 'Your status' }).count(), 0, 'no "Online" picker while offline');
+    assert.equal(await myStatus.textContent(), 'Offline');
     await A.locator('.conv-head [data-presence="offline"]').waitFor({ timeout: 15_000 });
 
     // Composed offline: visibly queued, in order.
@@ -189,6 +195,7 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
     // Back online: sent once each, in order; Bob shows online again.
     await bob.ctx.setOffline(false);
     await B.locator('.msg.queued').first().waitFor({ state: 'detached', timeout: 15_000 });
+    assert.equal(await B.getByRole('combobox', { name: 'Your status' }).inputValue(), 'online');
     await A.locator('.msg.theirs .body', { hasText: 'Written offline 2' }).waitFor();
     await A.locator('.conv-head [data-presence="online"]').waitFor({ timeout: 15_000 });
     const aliceSees = await timelineBodies(A);
@@ -250,6 +257,8 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       // Still unable to connect: the conversation and the queued message come from IndexedDB.
       await C.getByRole('heading', { name: 'Dave Grohl' }).waitFor({ timeout: 8000 });
       assert.equal(await C.locator('.banner').getAttribute('data-state'), 'connecting');
+      assert.equal(await C.getByRole('combobox', { name: 'Your status' }).count(), 0, 'no "Online" picker while connecting');
+      assert.equal(await C.getByTestId('my-status').textContent(), 'Connecting…', 'the sidebar agrees with the banner');
       const queued = C.locator('.msg.queued');
       await queued.first().waitFor();
       assert.deepEqual(await queued.locator('.body').allTextContents(), ['kept across a reload']);

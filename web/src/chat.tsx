@@ -175,12 +175,33 @@ function Sidebar({
   );
 }
 
+/** What the sidebar says of oneself while not connected; the same words as the banner. */
+const NOT_CONNECTED: Record<Exclude<ConnectionState, 'online'>, string> = {
+  connecting: 'Connecting…',
+  reconnecting: 'Reconnecting…',
+  offline: 'Offline',
+};
+
+/**
+ * One's own status. While connected, a picker of what others see (online, away, busy, invisible).
+ * While not, nobody sees any of that, so the sidebar says so instead of "Online", in step with the
+ * banner; the choice is kept (the SDK sends it again on reconnecting) and the picker comes back.
+ */
 function StatusPicker({ client }: { client: ParleyClient }) {
   const [status, setStatus] = useState<PresenceRequest>(client.status);
+  const state = client.state;
+  if (state !== 'online') {
+    return (
+      <span class="status-select status-conn" data-state={state} data-testid="my-status" title="Others see your status again once you are connected">
+        {NOT_CONNECTED[state]}
+      </span>
+    );
+  }
   return (
     <select
       class={`status-select status-${status}`}
       aria-label="Your status"
+      data-testid="my-status"
       value={status}
       onChange={(e) => {
         const s = e.currentTarget.value as PresenceRequest;
