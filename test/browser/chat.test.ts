@@ -380,6 +380,18 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
       await composerA.press('Enter');
       await B.locator('.msg.theirs .body', { hasText: 'welcome back' }).waitFor();
       assert.deepEqual(await timelineBodies(A), ['before the block', 'after the unblock', 'welcome back']);
+
+      // Jack's refused message stays where he wrote it, still with Retry and Discard; what was sent
+      // after it, his and Ivy's, comes below it (as in Slack or WhatsApp), not above.
+      await B.locator('.msg.theirs .body', { hasText: 'welcome back' }).waitFor();
+      assert.deepEqual(await timelineBodies(B), ['before the block', 'while blocked', 'after the unblock', 'welcome back']);
+      assert.equal(await B.locator('.timeline .msg').nth(1).getAttribute('data-outbox'), 'failed');
+      // Retry sends it now: it moves to the end, where the server puts it, and reaches Ivy once.
+      await failed.getByRole('button', { name: 'Retry' }).click();
+      await B.locator('.msg.mine[data-message-id] .body', { hasText: 'while blocked' }).waitFor();
+      await A.locator('.msg.theirs .body', { hasText: 'while blocked' }).waitFor();
+      assert.deepEqual(await timelineBodies(B), ['before the block', 'after the unblock', 'welcome back', 'while blocked']);
+      assert.deepEqual(await timelineBodies(A), ['before the block', 'after the unblock', 'welcome back', 'while blocked']);
     } finally {
       await ivy.ctx.close();
       await jack.ctx.close();

@@ -264,22 +264,30 @@ function Timeline({
   const rows: Row[] = [];
   let prevAt: number | undefined;
   let prevSender: Id | undefined;
-  for (const m of messages) {
-    if (prevAt === undefined || !sameDay(prevAt, m.createdAt)) {
-      rows.push({ kind: 'day', key: `d${m.createdAt}`, at: m.createdAt });
+  const push = (at: number, sender: Id | undefined, row: (first: boolean) => Row): void => {
+    if (prevAt === undefined || !sameDay(prevAt, at)) {
+      rows.push({ kind: 'day', key: `d${at}`, at });
       prevSender = undefined;
     }
-    const first = prevSender !== m.senderId || (prevAt !== undefined && m.createdAt - prevAt > 5 * 60_000);
-    rows.push({ kind: 'msg', key: m.id, m, first });
-    prevAt = m.createdAt;
-    prevSender = m.senderId;
+    rows.push(row(prevSender !== sender || (prevAt !== undefined && at - prevAt > 5 * 60_000)));
+    prevAt = at;
+    prevSender = sender;
+  };
+  // Where unsent messages go. One waiting to go (queued, sending) is at the end: the server appends
+  // it after everything held. One the server refused ('failed', kept with Retry and Discard until
+  // the user picks) stays where it was written, by its compose time among the messages' times, so
+  // what came after it, one's own and others', shows below it, as Slack and WhatsApp do. Retry
+  // queues it again, and then it is at the end, where it will land.
+  const failed = outbox.filter((i) => i.state === 'failed').sort((a, b) => a.createdAt - b.createdAt);
+  const waiting = outbox.filter((i) => i.state !== 'failed');
+  const out = (item: OutboxItem): void => push(item.createdAt, me, (first) => ({ kind: 'out', key: `o${item.clientId}`, item, first }));
+  let f = 0;
+  for (const m of messages) {
+    for (; f < failed.length && (failed[f] as OutboxItem).createdAt < m.createdAt; f++) out(failed[f] as OutboxItem);
+    push(m.createdAt, m.senderId, (first) => ({ kind: 'msg', key: m.id, m, first }));
   }
-  for (const item of outbox) {
-    if (prevAt === undefined || !sameDay(prevAt, item.createdAt)) rows.push({ kind: 'day', key: `d${item.createdAt}`, at: item.createdAt });
-    rows.push({ kind: 'out', key: `o${item.clientId}`, item, first: prevSender !== me });
-    prevAt = item.createdAt;
-    prevSender = me;
-  }
+  for (; f < failed.length; f++) out(failed[f] as OutboxItem);
+  for (const item of waiting) out(item);
 
   const markReadIfVisible = useCallback(() => {
     const el = ref.current;
