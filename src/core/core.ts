@@ -26,6 +26,7 @@ import { RateLimits } from './limits.js';
 import { DiscoveryService } from './discovery.js';
 import { BlockService } from './blocks.js';
 import { RetentionService } from './retention.js';
+import { SearchService } from './search.js';
 
 export interface Engines {
   store: Store;
@@ -52,6 +53,7 @@ export class Core {
   readonly discovery: DiscoveryService;
   readonly blocks: BlockService;
   readonly retention: RetentionService;
+  readonly search: SearchService;
 
   constructor(
     readonly engines: Engines,
@@ -113,6 +115,7 @@ export class Core {
       onError: (err) => log.warn({ err }, 'retention sweep failed'),
       onCleared: (n) => metrics.retentionCleared.inc(n),
     });
+    this.search = new SearchService(store, this.membership);
     this.discovery = new DiscoveryService(engines.registry, config.registryHeartbeatMs, (err) => log.warn({ err }, 'registry failed'));
   }
 

@@ -53,3 +53,8 @@ export function idTime(id: string): number {
   for (let i = 0; i < 10; i++) n = n * 32 + ALPHABET.indexOf(id[i] as string);
   return n;
 }
+
+/** The smallest id IdGenerator can make at or after `ms`: every such id sorts after it. */
+export function idFloor(ms: number): string {
+  return encode(Math.max(0, Math.floor(ms)), 10);
+}

@@ -31,7 +31,11 @@ function throttledWarn(log: Logger, what: string): (err: unknown) => void {
 
 async function openStore(config: Config, log: Logger): Promise<Store> {
   if (!config.databaseUrl) {
-    return openSqliteStore({ path: join(config.dataDir, 'parley.db'), synchronous: config.sqliteSynchronous });
+    return openSqliteStore({
+      path: join(config.dataDir, 'parley.db'),
+      synchronous: config.sqliteSynchronous,
+      onSearchIndexError: throttledWarn(log, 'search indexer failed; search lags behind'),
+    });
   }
   return openPostgresStore({
     url: config.databaseUrl,

@@ -18,6 +18,16 @@ export const RefreshBody = Type.Object({ refreshToken: Type.String({ minLength: 
 
 export const UsersQuery = Type.Object({ q: Type.Optional(LookupText({ maxLength: 64 })), limit: Limit(100), after: Type.Optional(LookupText({ maxLength: 64 })) });
 export const IdParams = Type.Object({ id: IdStr });
+/** Extension (R15). Empty values of the optional fields mean "not given", as a search form sends them. */
+export const SearchQuery = Type.Object({
+  q: LookupText({ maxLength: 500 }),
+  conversationId: Type.Optional(LookupText({ maxLength: 64 })),
+  senderId: Type.Optional(LookupText({ maxLength: 64 })),
+  since: Type.Optional(Type.Integer({ minimum: 0 })),
+  until: Type.Optional(Type.Integer({ minimum: 0 })),
+  limit: Limit(50),
+  after: Type.Optional(LookupText({ maxLength: 64 })),
+});
 
 export const CreateConversationBody = Type.Union([
   Type.Object({ kind: Type.Literal('direct'), members: Type.Array(IdStr, { minItems: 1, maxItems: 1 }) }),

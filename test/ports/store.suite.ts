@@ -10,12 +10,15 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { StoreError, type AppendInput, type AppendResult, type Store } from '../../src/core/ports/store.js';
+import { StoreError, type AppendInput, type AppendResult, type SearchPage, type SearchQuery, type Store } from '../../src/core/ports/store.js';
 import type { ConversationEvent, Id, Message, Role } from '../../src/protocol/model.js';
+import { IdGenerator } from '../../src/core/ids.js';
 
 const T0 = 1_700_000_000_000;
 
 const uid = (tag: string): Id => `${tag}-${randomUUID()}`;
+/** Message ids as the core makes them: they sort by creation time, which search engines may rely on (SearchStore). */
+const messageIds = new IdGenerator(`suite-${randomUUID()}`);
 const word = (): string => randomBytes(6).toString('hex');
 
 function isStoreError(code: StoreError['code']): (err: unknown) => boolean {
@@ -69,7 +72,7 @@ export function storeSuite(name: string, open: () => Promise<Store>, dispose: (s
     }
 
     function send(conversationId: Id, actorId: Id, body: string, at = T0 + 1, more: { clientId?: string; replyTo?: Id } = {}): Promise<AppendResult> {
-      const message: { id: Id; clientId: string; body: string; replyTo?: Id } = { id: uid('msg'), clientId: more.clientId ?? uid('c'), body };
+      const message: { id: Id; clientId: string; body: string; replyTo?: Id } = { id: messageIds.next(), clientId: more.clientId ?? uid('c'), body };
       if (more.replyTo !== undefined) message.replyTo = more.replyTo;
       return s.events.append({ kind: 'message.created', conversationId, actorId, at, message });
     }
@@ -879,6 +882,143 @@ export function storeSuite(name: string, open: () => Promise<Store>, dispose: (s
         const seqs = results.map((r) => appended(r as AppendResult).event.seq).sort((x, y) => x - y);
         assert.deepEqual(seqs, Array.from({ length: 20 }, (_, i) => 22 + i));
         assert.deepEqual((await s.events.after(conv, 0, 100)).map((e) => e.seq), seqs);
+      });
+    });
+
+    describe('search', () => {
+      /** A word no other test uses (the PostgreSQL suite shares one database). */
+      const unique = (): string => `k${word()}`;
+      const find = async (q: Partial<SearchQuery> & { userId: Id; terms: string[] }): Promise<SearchPage> => {
+        await s.search.indexed();
+        return s.search.search({ limit: 20, ...q });
+      };
+      const bodies = (p: SearchPage): string[] => p.messages.map((m) => m.body);
+
+      it('finds a message when every term starts one of its words, in any case, newest first, as it is stored', async () => {
+        const [a, b] = await users(2);
+        assert.ok(a && b);
+        const conv = await group([a, b]);
+        const k = unique();
+        const m1 = await sent(conv, a, `Meeting ${k} at NOON, bring snacks`, T0 + 1);
+        await sent(conv, b, `the ${k} was unmet`, T0 + 2);
+        const m3 = await sent(conv, b, `${k.toUpperCase()}: meetings moved`, T0 + 3);
+        assert.deepEqual(bodies(await find({ userId: a, terms: [k, 'meet'] })), [m3.body, m1.body]);
+        assert.deepEqual(bodies(await find({ userId: b, terms: ['noon', k] })), [m1.body]);
+        assert.deepEqual(bodies(await find({ userId: a, terms: [k, 'eting'] })), [], 'a term matches the start of a word only');
+        assert.deepEqual(bodies(await find({ userId: a, terms: [k, 'snacks', 'moved'] })), [], 'every term must match');
+        const [hit] = (await find({ userId: a, terms: [k, 'bring'] })).messages;
+        assert.deepEqual(hit, await s.events.message(m1.id));
+      });
+
+      it('ignores diacritics: a term without them finds the word with them', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a]);
+        const k = unique();
+        await sent(conv, a, `Café ${k} Müller über`, T0 + 1);
+        assert.equal((await find({ userId: a, terms: ['cafe', k] })).messages.length, 1);
+        assert.equal((await find({ userId: a, terms: ['muller', 'uber', k] })).messages.length, 1);
+      });
+
+      it("never returns messages of a conversation the user is not a member of now", async () => {
+        const [a, b, c] = await users(3);
+        assert.ok(a && b && c);
+        const k = unique();
+        const mine = await group([a, b]);
+        const theirs = await group([b, c]);
+        await sent(mine, a, `${k} ours`, T0 + 1);
+        await sent(theirs, c, `${k} theirs`, T0 + 2);
+        assert.deepEqual(bodies(await find({ userId: a, terms: [k] })), [`${k} ours`]);
+        assert.deepEqual(bodies(await find({ userId: b, terms: [k] })), [`${k} theirs`, `${k} ours`]);
+        assert.deepEqual(bodies(await find({ userId: a, terms: [k], conversationId: theirs })), []);
+        await s.events.append({ kind: 'member.left', conversationId: mine, actorId: a, at: T0 + 3, userId: a });
+        assert.deepEqual(bodies(await find({ userId: a, terms: [k] })), [], 'after leaving, nothing of it');
+      });
+
+      it('filters by conversation, sender and time (since inclusive, until exclusive)', async () => {
+        const [a, b] = await users(2);
+        assert.ok(a && b);
+        const k = unique();
+        const one = await group([a, b]);
+        const two = await group([a, b]);
+        await sent(one, a, `${k} 1`, T0 + 10);
+        await sent(one, b, `${k} 2`, T0 + 20);
+        await sent(two, a, `${k} 3`, T0 + 30);
+        await sent(two, b, `${k} 4`, T0 + 40);
+        assert.deepEqual(bodies(await find({ userId: a, terms: [k], conversationId: one })), [`${k} 2`, `${k} 1`]);
+        assert.deepEqual(bodies(await find({ userId: a, terms: [k], senderId: b })), [`${k} 4`, `${k} 2`]);
+        assert.deepEqual(bodies(await find({ userId: a, terms: [k], since: T0 + 20, until: T0 + 40 })), [`${k} 3`, `${k} 2`]);
+        assert.deepEqual(bodies(await find({ userId: a, terms: [k], conversationId: two, senderId: a, since: T0 + 30 })), [`${k} 3`]);
+        assert.deepEqual(bodies(await find({ userId: a, terms: [k], senderId: uid('nobody') })), []);
+      });
+
+      it('follows edits, deletes and retention: found by the new text only, never once deleted or cleared', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a]);
+        const [k, old, fresh, late] = [unique(), unique(), unique(), unique()];
+        const indexedFirst = await sent(conv, a, `${k} ${old}`, T0 + 1);
+        const gone = await sent(conv, a, `${k} doomed`, T0 + 2);
+        await s.search.indexed();
+        await s.events.append({ kind: 'message.edited', conversationId: conv, actorId: a, at: T0 + 3, messageId: indexedFirst.id, body: `${k} ${fresh}` });
+        await s.events.append({ kind: 'message.deleted', conversationId: conv, actorId: a, at: T0 + 4, messageId: gone.id });
+        assert.deepEqual(bodies(await find({ userId: a, terms: [old] })), []);
+        assert.deepEqual(bodies(await find({ userId: a, terms: [fresh] })), [`${k} ${fresh}`]);
+        assert.deepEqual(bodies(await find({ userId: a, terms: [k, 'doomed'] })), []);
+        // Changed before the indexer got to it: indexed as it is by then.
+        const quick = await sent(conv, a, `${k} ${late}a`, T0 + 10);
+        await s.events.append({ kind: 'message.edited', conversationId: conv, actorId: a, at: T0 + 11, messageId: quick.id, body: `${k} ${late}b` });
+        assert.deepEqual(bodies(await find({ userId: a, terms: [`${late}b`] })), [`${k} ${late}b`]);
+        assert.deepEqual(bodies(await find({ userId: a, terms: [`${late}a`] })), []);
+        assert.equal((await find({ userId: a, terms: [k] })).messages.length, 2);
+        assert.ok((await s.retention.clear(conv, T0 + 10, 100)) !== undefined);
+        assert.deepEqual(bodies(await find({ userId: a, terms: [k] })), [`${k} ${late}b`], 'what retention cleared is not found');
+      });
+
+      it('indexes what comes after a quiet spell, by itself and when asked', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a]);
+        // Long enough for an engine that indexes in the background to look, find nothing new, and look again later.
+        await new Promise((r) => setTimeout(r, 600));
+        const k = unique();
+        await sent(conv, a, `${k} after the quiet`, T0 + 1);
+        const deadline = Date.now() + 5000;
+        let found = 0;
+        while (found === 0 && Date.now() < deadline) {
+          found = (await s.search.search({ userId: a, terms: [k], limit: 5 })).messages.length;
+          if (found === 0) await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.equal(found, 1, 'indexed by itself');
+        await sent(conv, a, `${k} and one more`, T0 + 2);
+        const asked = await Promise.race([
+          s.search.indexed().then(() => 'indexed'),
+          new Promise((r) => setTimeout(() => r('timed out'), 5000)),
+        ]);
+        assert.equal(asked, 'indexed');
+        assert.equal((await s.search.search({ userId: a, terms: [k], limit: 5 })).messages.length, 2);
+      });
+
+      it('pages newest first with an opaque cursor: no message twice, none skipped; a cursor it did not give out is not_found', async () => {
+        const [a] = await users(1);
+        assert.ok(a);
+        const conv = await group([a]);
+        const k = unique();
+        for (let i = 0; i < 25; i++) await sent(conv, a, `${k} n${i}`, T0 + i);
+        const seen: string[] = [];
+        let after: string | undefined;
+        for (let page = 0; page < 10; page++) {
+          const p = await find({ userId: a, terms: [k], limit: 7, ...(after === undefined ? {} : { after }) });
+          seen.push(...bodies(p));
+          after = p.next;
+          if (after === undefined) break;
+          assert.equal(typeof after, 'string');
+        }
+        assert.equal(after, undefined, 'the last page says so');
+        assert.deepEqual(seen, Array.from({ length: 25 }, (_, i) => `${k} n${24 - i}`));
+        for (const bad of ['nope', '-1', '1.5', '']) {
+          await assert.rejects(s.search.search({ userId: a, terms: [k], limit: 5, after: bad }), isStoreError('not_found'), bad);
+        }
       });
     });
 

@@ -224,6 +224,50 @@ export interface RetentionStore {
   clear(conversationId: Id, before: Millis, maxEvents: number): Promise<number | undefined>;
 }
 
+/** What to find (R15). Built by the core, which has already checked and normalised it. */
+export interface SearchQuery {
+  /** Only messages of conversations this user is a member of now. */
+  userId: Id;
+  /**
+   * 1–10 words, lower-case, letters and digits only (the core splits the text
+   * the user typed). A message matches when every term starts one of its words:
+   * `meet` finds "Meeting", not "unmet". Diacritics are ignored where the
+   * engine can (SQLite); the terms come without them.
+   */
+  terms: string[];
+  conversationId?: Id;
+  senderId?: Id;
+  /** Messages created at or after. */
+  since?: Millis;
+  /** Messages created before. */
+  until?: Millis;
+  limit: number;
+  /** The `next` of the previous page. */
+  after?: string;
+}
+
+export interface SearchPage {
+  /** Newest first. */
+  messages: Message[];
+  /** Present when more may follow: pass it back as `after`. */
+  next?: string;
+}
+
+/**
+ * Full-text search over messages (R15). Never returns a deleted message, nor
+ * one retention cleared; an edited message is found by its text now, not its
+ * old one. Engines may index shortly after the append rather than in it, to
+ * keep the send path as it is: `indexed()` waits for that. To find what is
+ * new they may rely on message ids sorting by creation time, as the core's
+ * ids do (core/ids.ts), give or take a clock that steps back a little.
+ */
+export interface SearchStore {
+  /** Throws StoreError('not_found') for an `after` cursor this engine did not give out. */
+  search(query: SearchQuery): Promise<SearchPage>;
+  /** Resolves once every message appended before the call is searchable. */
+  indexed(): Promise<void>;
+}
+
 export interface Store {
   users: UserStore;
   devices: DeviceStore;
@@ -231,6 +275,7 @@ export interface Store {
   events: EventStore;
   blocks: BlockStore;
   retention: RetentionStore;
+  search: SearchStore;
   /** Resolves when every accepted write is durable; then releases resources. */
   close(): Promise<void>;
   /** Cheap liveness probe for /readyz. */

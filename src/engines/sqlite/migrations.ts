@@ -161,6 +161,44 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE conversations ADD COLUMN cleared_through_seq INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    // R15: full-text search. The index is filled after the append, not in it
+    // (search.ts), so a send writes no page more than before. An FTS5 row is
+    // a message's words (body) and its conversation id (conv, so a search in
+    // one conversation intersects two term lists instead of filtering every
+    // match); the table keeps no copy of the text (content=''), results are
+    // read from messages. search_docs maps the FTS rowid to the message id,
+    // numbered in the order messages were indexed. The triggers keep it true
+    // when a message changes or goes: an edit or a delete (which empties the
+    // body) replaces or drops its words, a retention clear drops both rows.
+    // They do nothing for a message not indexed yet: the indexer reads the
+    // text as it is when it gets there.
+    version: 5,
+    name: 'message search',
+    sql: `
+      CREATE VIRTUAL TABLE message_search USING fts5(
+        body, conv, content = '', contentless_delete = 1, prefix = '1 2 3', tokenize = 'unicode61 remove_diacritics 2'
+      );
+      CREATE TABLE search_docs (
+        doc        INTEGER PRIMARY KEY,
+        message_id TEXT NOT NULL UNIQUE
+      );
+      CREATE TABLE search_state (
+        k       INTEGER PRIMARY KEY CHECK (k = 1),
+        last_id TEXT NOT NULL
+      );
+      INSERT INTO search_state (k, last_id) VALUES (1, '');
+      CREATE TRIGGER messages_search_update AFTER UPDATE OF body ON messages BEGIN
+        DELETE FROM message_search WHERE rowid = (SELECT doc FROM search_docs WHERE message_id = NEW.id);
+        INSERT INTO message_search (rowid, body, conv)
+          SELECT doc, NEW.body, NEW.conversation_id FROM search_docs WHERE message_id = NEW.id AND NEW.deleted_at IS NULL;
+      END;
+      CREATE TRIGGER messages_search_delete AFTER DELETE ON messages BEGIN
+        DELETE FROM message_search WHERE rowid = (SELECT doc FROM search_docs WHERE message_id = OLD.id);
+        DELETE FROM search_docs WHERE message_id = OLD.id;
+      END;
+    `,
+  },
 ];
 
 /** Applies every migration newer than the file's version. Returns the versions applied. */

@@ -27,6 +27,7 @@ import type { GroupCommitStats } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { SqliteUserStore } from './users.js';
 import { SqliteRetentionStore } from './retention.js';
+import { SqliteSearchStore } from './search.js';
 
 export interface SqliteStoreOptions {
   /** A file path (its folder is created), or ':memory:' for a private in-memory database. */
@@ -35,6 +36,8 @@ export interface SqliteStoreOptions {
   synchronous?: 'normal' | 'full';
   /** How long to wait for a write lock held by another connection. @default 5000 */
   busyTimeoutMs?: number;
+  /** Told when the search indexer fails (it tries again on its next round); search only lags behind. @default silent */
+  onSearchIndexError?: (err: unknown) => void;
 }
 
 export interface SqliteStore extends Store {
@@ -71,6 +74,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   }
   const events = new SqliteEventStore(db, checkpointer?.gate);
   const retention = new SqliteRetentionStore(db, checkpointer?.gate);
+  const search = new SqliteSearchStore(db, checkpointer?.gate, { ...(opts.onSearchIndexError ? { onError: opts.onSearchIndexError } : {}) });
   return {
     users: new SqliteUserStore(db),
     devices: new SqliteDeviceStore(db),
@@ -78,6 +82,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     events,
     blocks: new SqliteBlockStore(db),
     retention,
+    search,
     stats: () => ({ ...events.stats }),
     checkpoints: () => checkpointer && { ...checkpointer.stats },
     settings: () => {
@@ -93,6 +98,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
       if (!db.open) return;
       events.close();
       retention.close();
+      search.close();
       await checkpointer?.close();
       db.close();
     },

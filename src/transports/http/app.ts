@@ -17,6 +17,7 @@ import type { Mailboxes } from '../poll/mailboxes.js';
 import { authRoutes } from './routes/auth.js';
 import { userRoutes } from './routes/users.js';
 import { conversationRoutes } from './routes/conversations.js';
+import { searchRoutes } from './routes/search.js';
 import { messageRoutes } from './routes/messages.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { blockRoutes } from './routes/blocks.js';
@@ -161,6 +162,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(userRoutes, { core: deps.core });
   await app.register(conversationRoutes, { core: deps.core });
   await app.register(messageRoutes, { core: deps.core });
+  await app.register(searchRoutes, { core: deps.core });
   await app.register(sessionRoutes, { core: deps.core });
   await app.register(blockRoutes, { core: deps.core });
   await app.register(pollRoutes, { core: deps.core, frames: deps.frames, mailboxes: deps.mailboxes });
