@@ -23,7 +23,7 @@ import type {
 import { ConversationState, asJson, type PersistedConversation } from './cache.js';
 import { Emitter } from './emitter.js';
 import { ParleyError } from './errors.js';
-import { HttpApi, type AuthResult, type FetchLike } from './http.js';
+import { HttpApi, type AuthResult, type FetchLike, type MessageSearch } from './http.js';
 import { IndexedDbStore } from './idb.js';
 import { Outbox, newClientId, type OutboxItem } from './outbox.js';
 import { OPEN, dropSocket, frameText, globalSocketFactory, type SocketFactory, type SocketLike } from './socket.js';
@@ -1046,6 +1046,16 @@ export class ParleyClient extends Emitter<ClientEvents> {
     const { users } = await this.api.searchUsers(q, 20);
     for (const u of users) this.rememberUser(u);
     return users;
+  }
+
+  /**
+   * Messages with every word of `q` (each as a word prefix) in the user's
+   * conversations, newest first; pass `next` back as `after` for more. A page
+   * may be short, even empty, while `next` is set. Online only: the server
+   * holds the index.
+   */
+  async searchMessages(q: MessageSearch): Promise<{ messages: Message[]; next: string | null }> {
+    return this.api.searchMessages(q);
   }
 
   // --------------------------------------------------------------- history

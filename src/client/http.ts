@@ -6,6 +6,20 @@ import type { ErrorCode } from '../protocol/errors.js';
 import type { Block, Conversation, ConversationEvent, Id, Message, PresenceStatus, Role, Session, User } from '../protocol/model.js';
 import { ParleyError } from './errors.js';
 
+/** What to search for: the words typed, and optional filters (GET /v1/search). */
+export interface MessageSearch {
+  q: string;
+  conversationId?: Id;
+  senderId?: Id;
+  /** Created at or after (ms since the epoch). */
+  since?: number;
+  /** Created before. */
+  until?: number;
+  limit?: number;
+  /** The `next` of the previous page. */
+  after?: string;
+}
+
 export interface AuthResult {
   accessToken: string;
   refreshToken: string;
@@ -122,6 +136,15 @@ export class HttpApi {
   }
   searchUsers(q: string, limit = 20): Promise<{ users: User[] }> {
     return this.request(`/v1/users?q=${encodeURIComponent(q)}&limit=${limit}`);
+  }
+  /** Full-text search over the caller's conversations (R15), newest first. */
+  searchMessages(q: MessageSearch): Promise<{ messages: Message[]; next: string | null }> {
+    const params = new URLSearchParams({ q: q.q });
+    for (const k of ['conversationId', 'senderId', 'since', 'until', 'limit', 'after'] as const) {
+      const v = q[k];
+      if (v !== undefined) params.set(k, String(v));
+    }
+    return this.request(`/v1/search?${params.toString()}`);
   }
   user(id: Id): Promise<{ user: User }> {
     return this.request(`/v1/users/${encodeURIComponent(id)}`);

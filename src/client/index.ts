@@ -7,7 +7,7 @@ export { Emitter } from './emitter.js';
 export type { Listener } from './emitter.js';
 export { ParleyError } from './errors.js';
 export { HttpApi } from './http.js';
-export type { AuthResult, FetchLike, PresenceInfo } from './http.js';
+export type { AuthResult, FetchLike, MessageSearch, PresenceInfo } from './http.js';
 export { IndexedDbStore } from './idb.js';
 export { Outbox, newClientId } from './outbox.js';
 export type { OutboxItem, OutboxState } from './outbox.js';

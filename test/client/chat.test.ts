@@ -192,6 +192,30 @@ describe('messaging through the SDK', () => {
     }
   });
 
+  test('search through the SDK: the words typed find both sides\' messages, newest first, filtered by sender, a page at a time', async () => {
+    const { a, b, id, stop } = await pair();
+    try {
+      const k = `sdk${Date.now().toString(36)}`;
+      await a.send(id, `${k} lunch at one?`);
+      await b.send(id, `${k.toUpperCase()} Lunch works`);
+      await b.send(id, `${k} see you`);
+      await until(() => a.messages(id).length === 3, 5000, 'a has all three');
+      let found: Message[] = [];
+      for (const end = Date.now() + 5000; found.length < 2 && Date.now() < end; await sleep(50)) {
+        found = (await a.searchMessages({ q: `lunch ${k}` })).messages;
+      }
+      assert.deepEqual(found.map((m) => m.body), [`${k.toUpperCase()} Lunch works`, `${k} lunch at one?`]);
+      const fromB = await a.searchMessages({ q: k, senderId: b.user!.id, limit: 1 });
+      assert.deepEqual(fromB.messages.map((m) => m.body), [`${k} see you`]);
+      assert.ok(fromB.next);
+      const more = await a.searchMessages({ q: k, senderId: b.user!.id, limit: 1, after: fromB.next });
+      assert.deepEqual(more.messages.map((m) => m.body), [`${k.toUpperCase()} Lunch works`]);
+      await assert.rejects(a.searchMessages({ q: '!!!' }), (err: Error & { code?: string }) => err.code === 'bad_request');
+    } finally {
+      stop();
+    }
+  });
+
   test('retention: the SDK drops what the server deleted, online or after being away, and the conversation goes on without a stall', async () => {
     // Gaps are waited out slowly here (seconds), so only knowing what retention deleted can make b quick:
     // the conversation list read after every sync carries clearedThroughSeq.
