@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
 import { startServer, type ParleyServer } from '../../src/server.js';
 import { createNodeClient } from '../../src/client/node.js';
 
@@ -485,6 +485,124 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
     } finally {
       await kim.ctx.close();
       await leo.ctx.close();
+    }
+  });
+  test("errors stay with their conversation: one's failure is told in its own pane, never in another one's", async () => {
+    const nora = createNodeClient({ url: server.url });
+    const otto = createNodeClient({ url: server.url });
+    await nora.register('nora', PASSWORD, 'Nora Owner');
+    await nora.login('nora', PASSWORD);
+    await otto.register('otto', PASSWORD, 'Otto Other');
+    await otto.login('otto', PASSWORD);
+    const mia = await newPage();
+    const M = mia.page;
+    mia.ctx.setDefaultTimeout(10_000);
+    // Mia's socket goes through this route (set before the reload that loads the app): frames from
+    // the server are passed on and the error frames it sends of its own (no ref: the answer to a
+    // frame of no request, e.g. typing) are noted; Mia's "stopped typing" in `slowTypingIn` is held
+    // back (a slow uplink) until `release()`.
+    const backgroundErrors: string[] = [];
+    let slowTypingIn = '';
+    const slow: (() => void)[] = [];
+    const release = (): void => slow.splice(0).forEach((send) => send());
+    await mia.ctx.routeWebSocket(/\/v1\/ws/, (ws) => {
+      const srv = ws.connectToServer();
+      ws.onMessage((msg) => {
+        const f = typeof msg === 'string' ? (JSON.parse(msg) as { type?: string; conversationId?: string; active?: boolean }) : undefined;
+        if (f?.type === 'typing' && f.active === false && f.conversationId === slowTypingIn) slow.push(() => srv.send(msg));
+        else srv.send(msg);
+      });
+      srv.onMessage((msg) => {
+        const f = typeof msg === 'string' ? (JSON.parse(msg) as { type?: string; ref?: string; message?: string }) : undefined;
+        if (f?.type === 'error' && f.ref === undefined) backgroundErrors.push(f.message ?? '');
+        ws.send(msg);
+      });
+    });
+    await M.reload();
+    // Time for what just reached the page to be handled and rendered (renders follow animation frames).
+    const afterRender = async (): Promise<void> => {
+      await M.waitForTimeout(300);
+      await M.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    };
+    const startChat = async (username: string, name: string): Promise<void> => {
+      await M.getByRole('button', { name: 'New chat' }).first().click();
+      await M.getByRole('dialog').getByLabel('Username').fill(username);
+      await M.locator(`.user-item[data-username="${username}"]`).click();
+      await M.getByRole('heading', { name }).waitFor();
+    };
+    const openConv = async (name: string): Promise<void> => {
+      await M.locator('.conv-item', { hasText: name }).click();
+      await M.getByRole('heading', { name }).waitFor();
+    };
+    const notice = M.locator('.notice[role="alert"]');
+    try {
+      await register(M, 'mia', 'Mia Pane');
+      await startChat('otto', 'Otto Other');
+      await startChat('nora', 'Nora Owner');
+      const seen = Date.now() + 5000;
+      while (!otto.conversations()[0] && Date.now() < seen) await new Promise((r) => setTimeout(r, 20));
+      const ottoChat = otto.conversations()[0]?.id;
+      assert.ok(ottoChat, 'otto holds the chat with mia');
+
+      // A retention change in the chat with Otto is still in flight (a slow network) when Mia
+      // closes the dialog and opens the chat with Nora; then it fails.
+      let hold: (route: Route) => void = () => undefined;
+      const held = new Promise<Route>((r) => (hold = r));
+      await M.route(`**/v1/conversations/${ottoChat}`, (route) => (route.request().method() === 'PATCH' ? hold(route) : route.continue()));
+      await openConv('Otto Other');
+      await M.getByRole('button', { name: 'Keep messages: Server default' }).click();
+      const dialog = M.getByRole('dialog', { name: 'Keep messages' });
+      await dialog.getByRole('radio', { name: '7 days' }).check();
+      await dialog.getByRole('button', { name: 'Save' }).click();
+      await dialog.getByRole('button', { name: 'Saving…' }).waitFor();
+      const patch = await held;
+      await dialog.getByRole('button', { name: 'Cancel' }).click();
+      await openConv('Nora Owner');
+      const failedReq = M.waitForEvent('requestfailed');
+      await patch.abort('internetdisconnected');
+      await failedReq;
+      await afterRender();
+      assert.equal(await notice.count(), 0, "the Otto chat's failure is not shown in the Nora chat");
+      // It is told where it happened, when Mia goes back there, until she dismisses it.
+      await openConv('Otto Other');
+      await notice.waitFor();
+      assert.equal(await notice.locator('span').textContent(), 'Could not reach the server. Check your connection and try again.');
+      assert.equal(await M.getByTestId('conv-retention').count(), 0, 'nothing changed');
+      await openConv('Nora Owner');
+      assert.equal(await notice.count(), 0);
+      await openConv('Otto Other');
+      await notice.getByRole('button', { name: 'Dismiss' }).click();
+      await notice.waitFor({ state: 'detached' });
+      await M.unroute(`**/v1/conversations/${ottoChat}`);
+
+      // Mia types in a group, then reads the chat with Otto; her "stopped typing" for the group is
+      // slow to leave, and meanwhile Nora removes her from the group. The server refuses it (she is
+      // no longer a member) while the Otto chat is open: that error is the group's (its frame names
+      // no conversation), not Otto's, and is not shown there.
+      const miaId = (await nora.searchUsers('mia'))[0]?.id;
+      assert.ok(miaId);
+      const group = await nora.createGroup('Side project', [miaId]);
+      await openConv('Side project');
+      slowTypingIn = group.id;
+      await M.getByRole('textbox', { name: 'Message' }).pressSequentially('brb', { delay: 20 });
+      const until = Date.now() + 5000;
+      while (!nora.typingUsers(group.id).includes(miaId) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(nora.typingUsers(group.id).includes(miaId), 'nora sees mia typing');
+      await openConv('Otto Other');
+      assert.equal(slow.length, 1, 'the stop is held');
+      await nora.api.removeMember(group.id, miaId);
+      await M.locator('.conv-item', { hasText: 'Side project' }).waitFor({ state: 'detached' });
+      release();
+      const end = Date.now() + 10_000;
+      while (backgroundErrors.length === 0 && Date.now() < end) await M.waitForTimeout(20);
+      assert.deepEqual(backgroundErrors, ['You are not a member of this conversation.']);
+      await afterRender();
+      assert.equal(await notice.count(), 0, "the group's error is not shown in the Otto chat");
+      assert.equal(await M.getByText('You are not a member of this conversation.').count(), 0);
+    } finally {
+      nora.stop();
+      otto.stop();
+      await mia.ctx.close();
     }
   });
   test('groups: create, add a member, edit and delete, older history on scroll up, keyboard navigation', async () => {

@@ -1,11 +1,11 @@
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { ConnectionState, ConversationState, Id, ParleyClient, PresenceRequest } from '../../src/client/index.js';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { ClientEvents, ConnectionState, ConversationState, Id, ParleyClient, PresenceRequest } from '../../src/client/index.js';
 import { NewChatDialog, NewGroupDialog } from './dialogs.js';
 import { useClientVersion, useHash } from './hooks.js';
-import { LogOut, Plus, Search, Users, Wifi } from './icons.js';
+import { Close, LogOut, Plus, Search, Users, Wifi } from './icons.js';
 import { ConversationPane } from './conversation.js';
 import { Avatar } from './avatar.js';
-import { conversationTitle, displayName, listTime, peerOf } from './util.js';
+import { conversationTitle, displayName, errorText, listTime, peerOf } from './util.js';
 
 export function ChatScreen({ client }: { client: ParleyClient }) {
   useClientVersion(client);
@@ -16,6 +16,44 @@ export function ChatScreen({ client }: { client: ParleyClient }) {
     location.hash = id ? `#/c/${id}` : '';
   };
   const current = openId ? client.conversation(decodeURIComponent(openId)) : undefined;
+  // Notices are kept per conversation: a failure belongs to the conversation it happened in, shows
+  // in that pane (now, or when one opens it again) until dismissed, and never in another one's.
+  const [notices, setNotices] = useState<ReadonlyMap<Id, string>>(() => new Map());
+  const notify = useCallback((conversationId: Id, text: string): void => {
+    setNotices((prev) => {
+      if ((prev.get(conversationId) ?? '') === text) return prev;
+      const next = new Map(prev);
+      if (text) next.set(conversationId, text);
+      else next.delete(conversationId);
+      return next;
+    });
+  }, []);
+  // A failure of no conversation (e.g. reading the conversation list), shown above the panes.
+  const [appNotice, setAppNotice] = useState('');
+
+  // The SDK's error event does not say which conversation a failure is of. A refused send is its
+  // conversation's: it is shown once, on its failed row there (with Retry and Discard; the SDK stores
+  // the reason on the outbox item before it emits the error), and the list says "Not sent". An error
+  // frame without a ref answers a frame the SDK sent on its own (typing, receipts, presence) about
+  // a conversation it does not name: it is nobody's to act on, and showing it in whatever pane is
+  // open would pin it on that conversation, so it is not shown. Anything else is the app's.
+  useEffect(() => {
+    let unasked: ClientEvents['frame'] | undefined;
+    const offFrame = client.on('frame', (f) => {
+      unasked = f.type === 'error' && f.ref === undefined ? f : undefined;
+    });
+    const offError = client.on('error', (e) => {
+      const frame = unasked;
+      unasked = undefined;
+      if (frame?.type === 'error' && frame.code === e.code && frame.message === e.message) return;
+      if (client.outbox().some((i) => i.state === 'failed' && i.error === e.message)) return;
+      setAppNotice(errorText(e, 'Something went wrong. Please try again.'));
+    });
+    return () => {
+      offFrame();
+      offError();
+    };
+  }, [client]);
 
   // Whom we block (R17), for the Block/Unblock action and the notice in direct chats. Loaded once;
   // a failure (e.g. offline) tries again at the next ready. It is decoration: the server enforces.
@@ -36,11 +74,19 @@ export function ChatScreen({ client }: { client: ParleyClient }) {
   return (
     <div class={`shell ${current ? 'has-open' : ''}`}>
       <Banner client={client} />
+      {appNotice && (
+        <div class="notice app-notice" role="alert">
+          <span>{appNotice}</span>
+          <button class="icon-btn small" aria-label="Dismiss" onClick={() => setAppNotice('')}>
+            <Close size={16} />
+          </button>
+        </div>
+      )}
       <div class="panes">
         <Sidebar client={client} openId={current?.id} onOpen={open} onNew={setDialog} />
         <main class="main" aria-label="Conversation">
           {current ? (
-            <ConversationPane key={current.id} client={client} conv={current} onBack={() => open(undefined)} />
+            <ConversationPane key={current.id} client={client} conv={current} onBack={() => open(undefined)} notice={notices.get(current.id) ?? ''} onNotice={notify} />
           ) : (
             <div class="empty-main">
               <Users size={48} />

@@ -7,12 +7,29 @@ import { QUICK_REACTIONS, SERVER_DEFAULT, colorFor, conversationTitle, dayLabel,
 
 const MAX_BODY = 4000;
 
-export function ConversationPane({ client, conv, onBack }: { client: ParleyClient; conv: ConversationState; onBack: () => void }) {
+/**
+ * One conversation. Its notice (a failure of something done here: block, delete, edit, retention)
+ * is kept by the chat screen per conversation (`notice`, set with `onNotice(conv.id, text)`), so a
+ * failure that lands after one has moved to another conversation is told here, when one comes back,
+ * and never in the other one's pane.
+ */
+export function ConversationPane({
+  client,
+  conv,
+  onBack,
+  notice,
+  onNotice,
+}: {
+  client: ParleyClient;
+  conv: ConversationState;
+  onBack: () => void;
+  notice: string;
+  onNotice: (conversationId: Id, text: string) => void;
+}) {
   const [replyTo, setReplyTo] = useState<Message | undefined>();
   const [editing, setEditing] = useState<Message | undefined>();
   const [adding, setAdding] = useState(false);
   const [deleting, setDeleting] = useState<Message | undefined>();
-  const [notice, setNotice] = useState('');
   const [confirmBlock, setConfirmBlock] = useState(false);
   const [blockBusy, setBlockBusy] = useState(false);
   const [retentionOpen, setRetentionOpen] = useState(false);
@@ -28,16 +45,8 @@ export function ConversationPane({ client, conv, onBack }: { client: ParleyClien
     void client.loadLatest(conv.id);
   }, [client, conv.id]);
 
-  useEffect(() => {
-    const off = client.on('error', (e) => {
-      // A refused send is shown once, on its failed message row (with Retry and Discard), and the
-      // conversation list says "Not sent". The SDK stores the reason on the outbox item before it
-      // emits the error, so such an error is recognised here and not repeated in the notice.
-      if (client.outbox().some((i) => i.state === 'failed' && i.error === e.message)) return;
-      setNotice(errorText(e, 'Something went wrong. Please try again.'));
-    });
-    return off;
-  }, [client]);
+  const id = conv.id;
+  const setNotice = (text: string): void => onNotice(id, text);
 
   const title = conversationTitle(client, conv);
   const peer = peerOf(client, conv);
