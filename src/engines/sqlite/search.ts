@@ -28,7 +28,7 @@
 import type Database from 'better-sqlite3';
 import { StoreError, type SearchPage, type SearchQuery, type SearchStore } from '../../core/ports/store.js';
 import { idFloor } from '../../core/ids.js';
-import { GroupCommit, type TransactionGate } from './group-commit.js';
+import { GroupCommit, eventLoopBusy, type TransactionGate } from './group-commit.js';
 import { MESSAGE_COLUMNS, toMessage, type MessageRow } from './rows.js';
 
 export interface SqliteSearchOptions {
@@ -38,6 +38,12 @@ export interface SqliteSearchOptions {
   batch?: number;
   /** Batches per look, so a backlog (a first start on old data) is worked off in steps. @default 10 */
   batchesPerRun?: number;
+  /**
+   * Whether the event loop is too busy for more than one batch per look: then
+   * sends come first and search falls behind, to catch up once the load drops.
+   * @default four fifths of the last ~20 ms spent working
+   */
+  busy?: () => boolean;
   /** Index entries one search reads at most. @default 2000 */
   scanLimit?: number;
   now?: () => number;
@@ -58,6 +64,7 @@ export class SqliteSearchStore implements SearchStore {
   private cursor: string;
   private readonly batch: number;
   private readonly batchesPerRun: number;
+  private readonly busy: () => boolean;
   private readonly scanLimit: number;
   private readonly timer: NodeJS.Timeout;
   /** The run in progress; runs never overlap, so the cursor moves only after its commit. */
@@ -67,6 +74,7 @@ export class SqliteSearchStore implements SearchStore {
   constructor(db: Database.Database, gate?: TransactionGate, opts: SqliteSearchOptions = {}) {
     this.batch = opts.batch ?? 500;
     this.batchesPerRun = opts.batchesPerRun ?? 10;
+    this.busy = opts.busy ?? eventLoopBusy(0.8, 20);
     this.scanLimit = opts.scanLimit ?? 2000;
     const now = opts.now ?? Date.now;
     this.st = {
@@ -148,7 +156,7 @@ export class SqliteSearchStore implements SearchStore {
 
   async indexed(): Promise<void> {
     const target = this.st.newest.get()?.id;
-    while (target !== undefined && this.cursor < target && !this.closed) await this.run();
+    while (target !== undefined && this.cursor < target && !this.closed) await this.run(true);
   }
 
   /** Indexes what is queued and stops. */
@@ -159,9 +167,9 @@ export class SqliteSearchStore implements SearchStore {
   }
 
   /** One look: batches until the indexer is caught up or has done its share. */
-  private run(): Promise<void> {
+  private run(asked = false): Promise<void> {
     if (!this.running) {
-      const done = this.look().finally(() => {
+      const done = this.look(asked).finally(() => {
         if (this.running === done) this.running = undefined;
       });
       this.running = done;
@@ -169,8 +177,9 @@ export class SqliteSearchStore implements SearchStore {
     return this.running;
   }
 
-  private async look(): Promise<void> {
-    for (let i = 0; i < this.batchesPerRun && !this.closed; i++) {
+  private async look(asked: boolean): Promise<void> {
+    const batches = asked || !this.busy() ? this.batchesPerRun : 1;
+    for (let i = 0; i < batches && !this.closed; i++) {
       // A read first: with nothing new, no transaction.
       if (this.st.next.get(this.cursor, 1) === undefined) return;
       const done = await this.committer.submit(this.batch);

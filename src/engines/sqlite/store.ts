@@ -27,7 +27,7 @@ import type { GroupCommitStats } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { SqliteUserStore } from './users.js';
 import { SqliteRetentionStore } from './retention.js';
-import { SqliteSearchStore } from './search.js';
+import { SqliteSearchStore, type SqliteSearchOptions } from './search.js';
 
 export interface SqliteStoreOptions {
   /** A file path (its folder is created), or ':memory:' for a private in-memory database. */
@@ -38,6 +38,8 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Told when the search indexer fails (it tries again on its next round); search only lags behind. @default silent */
   onSearchIndexError?: (err: unknown) => void;
+  /** The search indexer's pace, for tests and benchmarks. */
+  search?: Omit<SqliteSearchOptions, 'onError'>;
 }
 
 export interface SqliteStore extends Store {
@@ -74,7 +76,10 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   }
   const events = new SqliteEventStore(db, checkpointer?.gate);
   const retention = new SqliteRetentionStore(db, checkpointer?.gate);
-  const search = new SqliteSearchStore(db, checkpointer?.gate, { ...(opts.onSearchIndexError ? { onError: opts.onSearchIndexError } : {}) });
+  const search = new SqliteSearchStore(db, checkpointer?.gate, {
+    ...opts.search,
+    ...(opts.onSearchIndexError ? { onError: opts.onSearchIndexError } : {}),
+  });
   return {
     users: new SqliteUserStore(db),
     devices: new SqliteDeviceStore(db),
