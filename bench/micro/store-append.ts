@@ -179,6 +179,10 @@ async function main(): Promise<void> {
         done += n;
       }
       process.stdout.write(`stored ${args.stored} messages\n`);
+      // Measure the steady state: the search index holds what was stored, as it would after a while in service.
+      const t = performance.now();
+      await store.search.indexed();
+      process.stdout.write(`search index caught up in ${(performance.now() - t).toFixed(0)} ms\n`);
     }
 
     const run = async (seconds: number, measure: boolean): Promise<void> => {

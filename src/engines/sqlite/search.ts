@@ -34,9 +34,9 @@ import { MESSAGE_COLUMNS, toMessage, type MessageRow } from './rows.js';
 export interface SqliteSearchOptions {
   /** How often the indexer looks for new messages. @default 250 */
   intervalMs?: number;
-  /** Messages indexed per transaction. @default 500 */
+  /** Messages indexed per transaction: about 1.3 ms of the event loop at 100 (measured: 12.6 µs per message). @default 100 */
   batch?: number;
-  /** Batches per look, so a backlog (a first start on old data) is worked off in steps. @default 10 */
+  /** Batches per look, so a backlog (a first start on old data) is worked off in steps. @default 20 */
   batchesPerRun?: number;
   /**
    * Whether the event loop is too busy for more than one batch per look: then
@@ -72,8 +72,8 @@ export class SqliteSearchStore implements SearchStore {
   private closed = false;
 
   constructor(db: Database.Database, gate?: TransactionGate, opts: SqliteSearchOptions = {}) {
-    this.batch = opts.batch ?? 500;
-    this.batchesPerRun = opts.batchesPerRun ?? 10;
+    this.batch = opts.batch ?? 100;
+    this.batchesPerRun = opts.batchesPerRun ?? 20;
     this.busy = opts.busy ?? eventLoopBusy(0.8, 20);
     this.scanLimit = opts.scanLimit ?? 2000;
     const now = opts.now ?? Date.now;
