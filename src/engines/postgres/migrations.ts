@@ -12,6 +12,7 @@ import { SCHEMA_V1 } from './schema-v1.js';
 import { SCHEMA_V2 } from './schema-v2.js';
 import { SCHEMA_V3 } from './schema-v3.js';
 import { SCHEMA_V4 } from './schema-v4.js';
+import { SCHEMA_V5 } from './schema-v5.js';
 
 export interface Migration {
   version: number;
@@ -24,6 +25,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: 'a message is written once', sql: SCHEMA_V2 },
   { version: 3, name: 'blocks', sql: SCHEMA_V3 },
   { version: 4, name: 'retention', sql: SCHEMA_V4 },
+  { version: 5, name: 'message search', sql: SCHEMA_V5 },
 ];
 
 /** First key of the advisory lock ('Parl'); the second is a hash of the schema name. */

@@ -19,6 +19,7 @@ import { migratePostgres } from './migrations.js';
 import { PostgresUserStore } from './users.js';
 import { PostgresBlockStore } from './blocks.js';
 import { PostgresRetentionStore } from './retention.js';
+import { PostgresSearchStore } from './search.js';
 
 export { migratePostgres } from './migrations.js';
 
@@ -80,6 +81,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     events,
     blocks: new PostgresBlockStore(db),
     retention: new PostgresRetentionStore(db),
+    search: new PostgresSearchStore(db),
     stats: () => ({ ...events.stats }),
     close() {
       closing ??= (async () => {
