@@ -206,14 +206,17 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN strip(to_tsvector('pg_catalog.simple', search_text(body)));
 
 -- Every term as a word prefix, all of them required: 'meet':* & 'plan':*.
--- The terms are folded like the text; each is quoted, and after search_text
--- it holds no quote or backslash that could end the quotes. A term with
--- nothing left is skipped; with no term left the result is NULL (no match).
+-- A term becomes words exactly as a body does (search_words), so it is
+-- folded and split the same way; a term the core would never send, such as
+-- "b&w", is the words b and w, each a prefix (not a phrase: the stored words
+-- have no positions). The lexemes go to tsquery's input quoted, any quote or
+-- backslash doubled, so nothing in a term is read as an operator. No word
+-- left: NULL, which matches nothing.
 CREATE OR REPLACE FUNCTION search_query(terms text[]) RETURNS tsquery
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN to_tsquery('pg_catalog.simple', (
-  SELECT string_agg('''' || btrim(search_text(t)) || ''':*', ' & ')
-  FROM unnest(terms) AS t WHERE btrim(search_text(t)) <> ''));
+RETURN (
+  SELECT string_agg('''' || replace(replace(w, E'\\', E'\\\\'), '''', '''''') || ''':*', ' & ')::tsquery
+  FROM unnest(terms) AS t, unnest(tsvector_to_array(search_words(t))) AS w);
 
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS search_words tsvector;
 
