@@ -1,9 +1,11 @@
+import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { ClientEvents, ConnectionState, ConversationState, Id, ParleyClient, PresenceRequest } from '../../src/client/index.js';
 import { NewChatDialog, NewGroupDialog } from './dialogs.js';
 import { useClientVersion, useHash } from './hooks.js';
 import { Close, LogOut, Plus, Search, Users, Wifi } from './icons.js';
 import { ConversationPane } from './conversation.js';
+import { SearchPanel, type JumpTarget } from './search.js';
 import { Avatar } from './avatar.js';
 import { conversationTitle, displayName, errorText, listTime, peerOf } from './util.js';
 
@@ -30,6 +32,40 @@ export function ChatScreen({ client }: { client: ParleyClient }) {
   }, []);
   // A failure of no conversation (e.g. reading the conversation list), shown above the panes.
   const [appNotice, setAppNotice] = useState('');
+
+  // Message search (R15) takes the sidebar's place while open; Ctrl/Cmd+K, or "/" outside a text
+  // field, opens it. A result opens its conversation there and brings the message into view.
+  const [searching, setSearching] = useState(false);
+  const searchInput = useRef<HTMLInputElement>(null);
+  const searchButton = useRef<HTMLButtonElement>(null);
+  const [jump, setJump] = useState<JumpTarget | undefined>();
+  const openSearch = useCallback((): void => {
+    setSearching(true);
+    // The input exists after the render this causes.
+    requestAnimationFrame(() => {
+      searchInput.current?.focus();
+      searchInput.current?.select();
+    });
+  }, []);
+  const closeSearch = (): void => {
+    setSearching(false);
+    requestAnimationFrame(() => searchButton.current?.focus());
+  };
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent): void => {
+      const t = e.target as HTMLElement | null;
+      const typing = !!t && (t.isContentEditable || t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT');
+      if ((e.key === 'k' || e.key === 'K') && (e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey) {
+        e.preventDefault();
+        openSearch();
+      } else if (e.key === '/' && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
+        e.preventDefault();
+        openSearch();
+      }
+    };
+    addEventListener('keydown', onKey);
+    return () => removeEventListener('keydown', onKey);
+  }, [openSearch]);
 
   // The SDK's error event does not say which conversation a failure is of. A refused send is its
   // conversation's: it is shown once, on its failed row there (with Retry and Discard; the SDK stores
@@ -83,10 +119,40 @@ export function ChatScreen({ client }: { client: ParleyClient }) {
         </div>
       )}
       <div class="panes">
-        <Sidebar client={client} openId={current?.id} onOpen={open} onNew={setDialog} />
+        <Sidebar
+          client={client}
+          openId={current?.id}
+          onOpen={open}
+          onNew={setDialog}
+          search={
+            searching ? (
+              <SearchPanel
+                client={client}
+                openId={current?.id}
+                inputRef={searchInput}
+                onClose={closeSearch}
+                onPick={(m) => {
+                  setJump({ conversationId: m.conversationId, messageId: m.id, seq: m.seq, nonce: Date.now() + Math.random() });
+                  open(m.conversationId);
+                }}
+              />
+            ) : undefined
+          }
+          onSearch={openSearch}
+          searchButton={searchButton}
+        />
         <main class="main" aria-label="Conversation">
           {current ? (
-            <ConversationPane key={current.id} client={client} conv={current} onBack={() => open(undefined)} notice={notices.get(current.id) ?? ''} onNotice={notify} />
+            <ConversationPane
+              key={current.id}
+              client={client}
+              conv={current}
+              onBack={() => open(undefined)}
+              notice={notices.get(current.id) ?? ''}
+              onNotice={notify}
+              jump={jump?.conversationId === current.id ? jump : undefined}
+              onJumped={() => setJump(undefined)}
+            />
           ) : (
             <div class="empty-main">
               <Users size={48} />
@@ -161,11 +227,18 @@ function Sidebar({
   openId,
   onOpen,
   onNew,
+  search,
+  onSearch,
+  searchButton,
 }: {
   client: ParleyClient;
   openId: Id | undefined;
   onOpen: (id: Id) => void;
   onNew: (d: 'chat' | 'group') => void;
+  /** The message search panel, shown instead of the conversation list while open. */
+  search: ComponentChildren;
+  onSearch: () => void;
+  searchButton: { current: HTMLButtonElement | null };
 }) {
   const [filter, setFilter] = useState('');
   const listRef = useRef<HTMLUListElement>(null);
@@ -194,6 +267,9 @@ function Sidebar({
           <strong>{me ? me.displayName || me.username : ''}</strong>
           <StatusPicker client={client} />
         </div>
+        <button class="icon-btn" ref={searchButton} aria-label="Search messages" title="Search messages (Ctrl+K)" aria-expanded={!!search} onClick={onSearch}>
+          <Search />
+        </button>
         <button class="icon-btn" aria-label="New chat" title="New chat" onClick={() => onNew('chat')}>
           <Plus />
         </button>
@@ -204,11 +280,13 @@ function Sidebar({
           <LogOut />
         </button>
       </header>
-      <div class="side-search">
-        <Search size={16} />
-        <input type="search" placeholder="Search conversations" aria-label="Search conversations" value={filter} onInput={(e) => setFilter(e.currentTarget.value)} />
-      </div>
-      {list.length === 0 ? (
+      {search ?? (
+        <div class="side-search">
+          <Search size={16} />
+          <input type="search" placeholder="Search conversations" aria-label="Search conversations" value={filter} onInput={(e) => setFilter(e.currentTarget.value)} />
+        </div>
+      )}
+      {search ? null : list.length === 0 ? (
         <p class="side-empty">{filter ? 'No conversation matches.' : 'No conversations yet. Start one with the + button.'}</p>
       ) : (
         <ul class="conv-list" ref={listRef} onKeyDown={onKey} aria-label="Conversation list">

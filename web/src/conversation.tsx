@@ -1,11 +1,16 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { ConversationState, Id, Message, OutboxItem, ParleyClient } from '../../src/client/index.js';
 import { Avatar } from './avatar.js';
+import type { JumpTarget } from './search.js';
 import { AddMembersDialog, ConfirmDialog, RetentionDialog } from './dialogs.js';
 import { Alert, Back, Ban, Check, Clock, Close, DoubleCheck, Pencil, Reply, Send, Smile, Trash, UserPlus } from './icons.js';
 import { QUICK_REACTIONS, SERVER_DEFAULT, colorFor, conversationTitle, dayLabel, displayName, errorText, peerOf, presenceText, retentionLabel, sameDay, timeOf } from './util.js';
 
 const MAX_BODY = 4000;
+/** How far back a search result is looked for: pages of history (of 50) loaded before giving up. */
+const MAX_JUMP_PAGES = 40;
+/** How long a message brought into view from a search stays highlighted. */
+const FLASH_MS = 4000;
 
 /**
  * One conversation. Its notice (a failure of something done here: block, delete, edit, retention)
@@ -19,12 +24,17 @@ export function ConversationPane({
   onBack,
   notice,
   onNotice,
+  jump,
+  onJumped,
 }: {
   client: ParleyClient;
   conv: ConversationState;
   onBack: () => void;
   notice: string;
   onNotice: (conversationId: Id, text: string) => void;
+  /** A message to bring into view (a search result), loading older history until it is held. */
+  jump?: JumpTarget | undefined;
+  onJumped?: () => void;
 }) {
   const [replyTo, setReplyTo] = useState<Message | undefined>();
   const [editing, setEditing] = useState<Message | undefined>();
@@ -163,7 +173,7 @@ export function ConversationPane({
           </button>
         )}
       </header>
-      <Timeline client={client} conv={conv} onReply={startReply} onEdit={startEdit} onDelete={setDeleting} />
+      <Timeline client={client} conv={conv} onReply={startReply} onEdit={startEdit} onDelete={setDeleting} jump={jump} onJumped={onJumped} onNotice={setNotice} />
       {typing.length > 0 && (
         <div class="typing-row" aria-hidden="true">
           <span class="typing-dots">
@@ -255,14 +265,23 @@ function Timeline({
   onReply,
   onEdit,
   onDelete,
+  jump,
+  onJumped,
+  onNotice,
 }: {
   client: ParleyClient;
   conv: ConversationState;
   onReply: (m: Message) => void;
   onEdit: (m: Message) => void;
   onDelete: (m: Message) => void;
+  jump: JumpTarget | undefined;
+  onJumped: (() => void) | undefined;
+  onNotice: (text: string) => void;
 }) {
   const ref = useRef<HTMLDivElement>(null);
+  // The message brought into view from a search: highlighted for a moment, scrolled to once rendered.
+  const [flash, setFlash] = useState<Id | undefined>();
+  const scrollTo = useRef<Id | undefined>(undefined);
   const stick = useRef(true);
   const restoreFrom = useRef<number | undefined>(undefined);
   const [loadingOlder, setLoadingOlder] = useState(false);
@@ -326,11 +345,56 @@ function Timeline({
     markReadIfVisible();
   };
 
+  // Find a search result: the newest page first, then older pages until the message is held (its
+  // seq is known, so the walk stops once history reaches back past it), within MAX_JUMP_PAGES.
+  const jumpNonce = jump?.nonce;
+  useEffect(() => {
+    if (!jump) return undefined;
+    let cancelled = false;
+    const target = jump;
+    void (async () => {
+      let failed: unknown;
+      try {
+        await client.loadLatest(conv.id);
+        for (let pages = 0; pages < MAX_JUMP_PAGES && !cancelled && !conv.message(target.messageId) && conv.hasMoreBefore && (conv.oldestSeq() ?? Infinity) > target.seq; pages++) {
+          if (!(await client.loadOlder(conv.id))) break;
+        }
+      } catch (e) {
+        failed = e;
+      }
+      if (cancelled) return;
+      onJumped?.();
+      const m = conv.message(target.messageId);
+      if (m && !m.deletedAt) {
+        stick.current = false;
+        restoreFrom.current = undefined;
+        scrollTo.current = m.id;
+        setFlash(m.id);
+      } else if (failed !== undefined) onNotice(errorText(failed, 'Could not load older messages to show that message.'));
+      else if (!m && conv.hasMoreBefore && (conv.oldestSeq() ?? Infinity) > target.seq) onNotice('That message is too far back to show here.');
+      else onNotice('That message could not be found. It may have been deleted.');
+    })();
+    return () => {
+      cancelled = true;
+    };
+  }, [jumpNonce]);
+  useEffect(() => {
+    if (!flash) return undefined;
+    const t = setTimeout(() => setFlash(undefined), FLASH_MS);
+    return () => clearTimeout(t);
+  }, [flash]);
+
   // Keep the view where the reader is: at the bottom for new messages, in place when older ones arrive above.
   useLayoutEffect(() => {
     const el = ref.current;
     if (!el) return;
-    if (restoreFrom.current !== undefined) {
+    const target = scrollTo.current && el.querySelector<HTMLElement>(`.msg[data-message-id="${CSS.escape(scrollTo.current)}"]`);
+    if (target) {
+      scrollTo.current = undefined;
+      restoreFrom.current = undefined;
+      target.scrollIntoView({ block: 'center' });
+      target.focus({ preventScroll: true });
+    } else if (restoreFrom.current !== undefined) {
       el.scrollTop = el.scrollHeight - restoreFrom.current;
       restoreFrom.current = undefined;
     } else if (stick.current) el.scrollTop = el.scrollHeight;
@@ -369,7 +433,19 @@ function Timeline({
             );
           if (r.kind === 'msg')
             return (
-              <MessageRow key={r.key} client={client} conv={conv} m={r.m} mine={r.m.senderId === me} first={r.first} showName={isGroup} onReply={onReply} onEdit={onEdit} onDelete={onDelete} />
+              <MessageRow
+                key={r.key}
+                client={client}
+                conv={conv}
+                m={r.m}
+                mine={r.m.senderId === me}
+                first={r.first}
+                showName={isGroup}
+                flash={r.m.id === flash}
+                onReply={onReply}
+                onEdit={onEdit}
+                onDelete={onDelete}
+              />
             );
           return <QueuedRow key={r.key} client={client} item={r.item} first={r.first} conv={conv} />;
         })}
@@ -404,6 +480,7 @@ function MessageRow({
   mine,
   first,
   showName,
+  flash,
   onReply,
   onEdit,
   onDelete,
@@ -414,6 +491,8 @@ function MessageRow({
   mine: boolean;
   first: boolean;
   showName: boolean;
+  /** Just brought into view from a search. */
+  flash: boolean;
   onReply: (m: Message) => void;
   onEdit: (m: Message) => void;
   onDelete: (m: Message) => void;
@@ -439,7 +518,8 @@ function MessageRow({
   };
   return (
     <div
-      class={`msg ${mine ? 'mine' : 'theirs'} ${first ? 'first' : ''} ${deleted ? 'deleted' : ''}`}
+      class={`msg ${mine ? 'mine' : 'theirs'} ${first ? 'first' : ''} ${deleted ? 'deleted' : ''} ${flash ? 'flash' : ''}`}
+      data-flash={flash ? 'true' : undefined}
       tabIndex={0}
       data-seq={m.seq}
       data-message-id={m.id}
