@@ -18,11 +18,16 @@
  * email, a host name or "3.14" as one lexeme, which "com" or "14" would not
  * find). A run of CJK characters stays one word, as in the core's split.
  *
- * Diacritics. search_fold is made of PostgreSQL's own functions, the way the
- * core folds the terms (normalize to NFKD, drop every combining mark,
- * lower-case), and it also spells out the Latin letters that do not decompose
- * (ß æ œ þ ø ł đ ð ħ ı ŧ). Not the unaccent extension, although this server
- * has it:
+ * Diacritics. search_fold folds text the way the core folds the terms
+ * (core/search.ts: NFKD, every combining mark dropped, lower case), with
+ * PostgreSQL's own functions; and final sigma as sigma, on both sides, since
+ * JavaScript's toLowerCase writes "ΟΔΟΣ" as "οδος" and PostgreSQL's lower as
+ * "οδοσ". "cafe" finds "Café", "muller" "Müller", "ελληνικα" "Ελληνικά",
+ * and "नमस्ते" finds "नमस्ते" (both become "नमसत", vowel signs being marks);
+ * full-width letters, ligatures ("ﬁ") and superscripts fold too. Letters
+ * that do not decompose stay as they are ("łodz" finds "Łódź", "lodz" does
+ * not), as in the core and the SQLite engine: spelling them out cost a third
+ * of the folding. Not the unaccent extension, although this server has it:
  * - unaccent is STABLE (its rules are a file on the server), so it needs a
  *   wrapper that claims IMMUTABLE; rules that differ between servers, or
  *   change, would silently make stored words disagree with new ones. These
@@ -34,12 +39,10 @@
  *   the extension first, and dropping that schema CASCADE would take the
  *   others' search with it. Installing it may also need rights the store's
  *   role lacks, or the contrib package.
- * - The query's terms go through the same functions (search_query), so
- *   whatever the core strips first, a term meets the words folded the same
- *   way. unaccent keeps "й", "ガ" and Hebrew points, which the core strips
- *   from a term (NFKD then \p{M}), so the term could never meet the word.
- * "cafe" finds "café", "lodz" and "łódź" find "Łódź", "strasse" finds
- * "Straße"; full-width letters, ligatures ("ﬁ") and superscripts fold too.
+ * - It folds differently from the core: it keeps "й", "ガ" and Hebrew
+ *   points, which the core strips from a term, so the term would never meet
+ *   the word. The terms go through the same functions here as the bodies
+ *   (search_query), so a term meets the words folded the same way.
  * A database that is not UTF8 (normalize needs it) only lower-cases.
  *
  * A stored column, not an expression index. The planner may check the match
@@ -168,21 +171,17 @@ BEGIN
 END
 $check$;
 
--- How text is compared for search: lower case, without diacritics. Text
--- that is all ASCII (one byte per character) has nothing more to fold than
--- its case and skips the rest, which halves the cost of folding. (E''
--- strings: their backslashes mean the same whatever
--- standard_conforming_strings says.)
+-- How text is compared for search: lower case, without combining marks.
+-- Text that is all ASCII (one byte per character) has nothing more to fold
+-- than its case and skips the rest. (E'' strings: their backslashes mean the
+-- same whatever standard_conforming_strings says.)
 DO $fold$
 BEGIN
   IF getdatabaseencoding() = 'UTF8' THEN
     CREATE OR REPLACE FUNCTION search_fold(t text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE WHEN octet_length(t) = char_length(t) THEN lower(t) ELSE translate(
-      replace(replace(replace(replace(
-        regexp_replace(lower(normalize(t, NFKD)), E'[${MARKS}]+', '', 'g'),
-        'ß', 'ss'), 'æ', 'ae'), 'œ', 'oe'), 'þ', 'th'),
-      'øłđðħıŧ', 'olddhit') END;
+    RETURN CASE WHEN octet_length(t) = char_length(t) THEN lower(t)
+      ELSE replace(regexp_replace(lower(normalize(t, NFKD)), E'[${MARKS}]+', '', 'g'), 'ς', 'σ') END;
   ELSE
     CREATE OR REPLACE FUNCTION search_fold(t text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
