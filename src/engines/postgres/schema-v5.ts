@@ -83,10 +83,23 @@
  * function, like append_events, finds them through the store's. The ones
  * computed per row are not STRICT, so they inline into each other.
  *
- * fastupdate stays on (the default): an insert adds its words to the index's
- * pending list instead of updating a posting tree per word; autovacuum, or
- * the insert that finds the list full (gin_pending_list_limit, 4 MB), merges
- * it.
+ * What an append pays (append_events as the store calls it, chat-like bodies
+ * of 10 to 20 words, one backend's CPU from /proc, runs alternated with the
+ * same schema without the trigger, index and column, on a busy 2-core
+ * machine): one message per call 804 → 909 µs (+105), 20 per call 198 → 269
+ * µs a message (+71); the words themselves cost ~13 µs of it (~5 for an
+ * all-ASCII body), the rest is the index and ~150 bytes more of heap.
+ *
+ * fastupdate stays on (the default), and it matters: an insert adds its
+ * words to the index's pending list instead of updating a posting tree per
+ * word. Without it the same runs cost +280 and +220 µs. The price: when the
+ * list is full (gin_pending_list_limit, 4 MB: ~13,000 such messages) the
+ * insert that finds it so merges it into the tree, ~100 ms here, so about one
+ * append batch in 13,000 waits that long (20 a call: p99 12.8 → 19.2 ms,
+ * p99.9 25 → 125 ms); autovacuum merges it too when it visits the table. A
+ * 1 MB list merged as often in total and did not make the worst wait
+ * clearly shorter. Every search also reads the whole pending list, which a
+ * larger limit would make slower.
  */
 /**
  * Every combining mark (Unicode's category M: accents, but also the vowel
