@@ -36,17 +36,23 @@ export const SEARCH_MAX_TERMS = 10;
 const MAX_TERM_CHARS = 64;
 
 /**
- * The words of a search text: lower-case, without diacritics (the engines
- * index "Café" so that "cafe" finds it), split at everything that is not a
- * letter or a digit, as the indexes split messages; duplicates dropped.
+ * The words of a search text: lower-case, split at everything that is not a
+ * letter, a digit or a combining mark, as the indexes split messages;
+ * duplicates dropped. Accents are dropped from Latin letters only ("Café" is
+ * found by "cafe", as both engines index it); in other scripts a mark is part
+ * of the letter (Devanagari vowel signs, Japanese voiced kana), and Hangul is
+ * put back together after the decomposition, so a term is written as the
+ * message was. PostgreSQL folds the terms once more, the same way it folds
+ * the text (engines/postgres/schema-v5.ts).
  */
 export function searchTerms(q: string): string[] {
   const words = q
     .normalize('NFKD')
-    .replace(/\p{M}+/gu, '')
+    .replace(/(\p{Script=Latin})\p{M}+/gu, '$1')
+    .normalize('NFC')
     .toLowerCase()
-    .split(/[^\p{L}\p{N}]+/u)
-    .filter((w) => w !== '')
+    .split(/[^\p{L}\p{N}\p{M}]+/u)
+    .filter((w) => w !== '' && /[\p{L}\p{N}]/u.test(w))
     .map((w) => [...w].slice(0, MAX_TERM_CHARS).join(''));
   return [...new Set(words)];
 }

@@ -65,6 +65,20 @@ describe('search', () => {
     assert.deepEqual(lunch.messages[0], history.body.messages[0]);
   });
 
+  test('finds words of other scripts as written: Korean, Japanese with voiced kana, Devanagari with vowel signs, Greek, Cyrillic, Arabic', async () => {
+    const [a] = await h.api.users(1, 'srchu');
+    assert.ok(a);
+    const g = await h.api.group(a, []);
+    const k = unique();
+    const lines = [`${k} 한국어 수업`, `${k} ガスの料金`, `${k} がっこう`, `${k} नमस्ते दुनिया`, `${k} ΟΔΟΣ`, `${k} Привет мир`, `${k} مرحبا بالعالم`];
+    for (const line of lines) await h.api.send(a, g.id, line);
+    for (const [q, line] of [
+      ['한국어', 0], ['한국', 0], ['ガスの料金', 1], ['ガス', 1], ['がっ', 2], ['नमस्ते', 3], ['नम', 3], ['οδος', 4], ['привет', 5], ['مرحبا', 6],
+    ] as const) {
+      assert.deepEqual(bodies(await search(a, { q: `${k} ${q}` })), [lines[line]], q);
+    }
+  });
+
   test('pages with next/after: every match once, none skipped', async () => {
     const [a] = await h.api.users(1, 'srchp');
     assert.ok(a);

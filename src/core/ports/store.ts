@@ -229,10 +229,11 @@ export interface SearchQuery {
   /** Only messages of conversations this user is a member of now. */
   userId: Id;
   /**
-   * 1–10 words, lower-case, letters and digits only (the core splits the text
-   * the user typed). A message matches when every term starts one of its words:
-   * `meet` finds "Meeting", not "unmet". Diacritics are ignored where the
-   * engine can (SQLite); the terms come without them.
+   * 1–10 words, lower-case, of letters, digits and combining marks (the core
+   * splits the text the user typed; core/search.ts). A message matches when
+   * every term starts one of its words: `meet` finds "Meeting", not "unmet".
+   * Latin letters come without their accents, which the engines ignore in
+   * the text too; other scripts come as written.
    */
   terms: string[];
   conversationId?: Id;
