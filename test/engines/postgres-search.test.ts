@@ -10,45 +10,17 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { StoreError, type SearchPage, type SearchQuery, type Store } from '../../src/core/ports/store.js';
 import { searchTerms } from '../../src/core/search.js';
 import { openPostgresStore, type PostgresStore } from '../../src/engines/postgres/store.js';
 import { applyMigrations, MIGRATIONS } from '../../src/engines/postgres/migrations.js';
 import { SCHEMA_V5 } from '../../src/engines/postgres/schema-v5.js';
 import { POSTGRES_URL, postgresMissing } from '../helpers/services.js';
+import { testSchemas } from '../helpers/postgres-schemas.js';
 
 const skip = await postgresMissing();
 const T0 = 1_700_000_000_000;
-const schemas: string[] = [];
-
-function freshSchema(tag: string): string {
-  const name = `parley_test_${tag}_${randomBytes(5).toString('hex')}`;
-  schemas.push(name);
-  return name;
-}
-
-after(async () => {
-  if (skip || schemas.length === 0) return;
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    for (const s of schemas) await client.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-  } finally {
-    await client.end();
-  }
-});
-
-/** A plain client on the test database with the schema first in its path. */
-async function inspect<T>(schema: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, options: `-c search_path=${schema}` });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
+const { fresh: freshSchema, inspect } = testSchemas(skip);
 
 const uid = (tag: string): string => `${tag}-${randomUUID()}`;
 const bodies = (p: SearchPage): string[] => p.messages.map((m) => m.body);

@@ -18,38 +18,11 @@ import { applyMigrations, MIGRATIONS } from '../../src/engines/postgres/migratio
 import { eventFromRow, type EventRow } from '../../src/engines/postgres/rows.js';
 import { storeSuite } from '../ports/store.suite.js';
 import { POSTGRES_URL, postgresMissing } from '../helpers/services.js';
+import { testSchemas } from '../helpers/postgres-schemas.js';
 
 const skip = await postgresMissing();
 const T0 = 1_700_000_000_000;
-const schemas: string[] = [];
-
-function freshSchema(tag: string): string {
-  const name = `parley_test_${tag}_${randomBytes(5).toString('hex')}`;
-  schemas.push(name);
-  return name;
-}
-
-after(async () => {
-  if (skip || schemas.length === 0) return;
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    for (const s of schemas) await client.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-  } finally {
-    await client.end();
-  }
-});
-
-/** A plain client on the test database, for looking at what the store wrote. */
-async function inspect<T>(schema: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, options: `-c search_path=${schema}` });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
+const { fresh: freshSchema, inspect } = testSchemas(skip);
 
 if (!skip) {
   const suiteSchema = freshSchema('suite');
