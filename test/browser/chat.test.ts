@@ -7,84 +7,33 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
-import { startServer, type ParleyServer } from '../../src/server.js';
+import type { Page, Route } from 'playwright-core';
+import type { ParleyServer } from '../../src/server.js';
 import { createNodeClient } from '../../src/client/node.js';
+import { PASSWORD, ROOT, XSS, hasChromium, register, startApp, type App } from './_app.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // Screenshots refresh docs/screenshots/ only when asked (PARLEY_SCREENSHOTS=1), so a test run leaves the tree clean.
 let SHOTS = join(ROOT, 'docs/screenshots');
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) {
-  if (process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing; CI must install the chromium package`);
-  console.log(`# skipping browser tests: ${CHROMIUM} is not installed (apt-get install chromium)`);
-}
 
-const PASSWORD = 'a long password';
-const XSS = '<img src=x onerror=alert(1)>';
-
+let app: App;
+/** app.server, named for the many uses below. */
 let server: ParleyServer;
-let browser: Browser;
-let tmp: string;
-const dialogs: string[] = [];
 
 before(async () => {
   if (!hasChromium) return;
-  tmp = await mkdtemp(join(tmpdir(), 'parley-browser-'));
-  if (process.env.PARLEY_SCREENSHOTS !== '1') SHOTS = join(tmp, 'screenshots');
-  const webDir = join(tmp, 'web');
-  // Build the app as shipped, so the test sees exactly what `npm start` serves.
-  const { build } = await import('vite');
-  await build({ configFile: join(ROOT, 'web/vite.config.ts'), logLevel: 'warn', build: { outDir: webDir, emptyOutDir: true, sourcemap: false } });
-  server = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    dataDir: join(tmp, 'data'),
-    webDir,
-    logLevel: 'silent',
-    argon2MemoryKiB: 1024,
-    argon2TimeCost: 1,
-  });
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    // launch() runs each browser on a fresh temporary profile (user data dir).
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  app = await startApp('parley-browser-');
+  server = app.server;
+  if (process.env.PARLEY_SCREENSHOTS !== '1') SHOTS = join(app.tmp, 'screenshots');
   await mkdir(SHOTS, { recursive: true });
 });
 
 after(async () => {
-  await browser?.close();
-  await server?.close();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
+  await app?.close();
 });
 
-async function newPage(viewport = { width: 1280, height: 800 }): Promise<{ ctx: BrowserContext; page: Page }> {
-  const ctx = await browser.newContext({ viewport, colorScheme: 'light' });
-  const page = await ctx.newPage();
-  page.on('dialog', (d) => {
-    dialogs.push(d.message());
-    void d.dismiss();
-  });
-  await page.goto(server.url);
-  return { ctx, page };
-}
-
-async function register(page: Page, username: string, displayName: string): Promise<void> {
-  await page.getByRole('button', { name: 'Create an account' }).click();
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Display name').fill(displayName);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.getByRole('complementary', { name: 'Conversations' }).waitFor();
-}
+const newPage = (viewport?: { width: number; height: number }) => app.newPage(viewport);
 
 function timelineBodies(page: Page): Promise<string[]> {
   return page.locator('.timeline .msg .body').allTextContents();
@@ -217,7 +166,7 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
     await B.getByRole('textbox', { name: 'Message' }).waitFor();
     await B.screenshot({ path: join(SHOTS, 'phone-chat.png') });
 
-    assert.deepEqual(dialogs, [], 'no script ran from a message body');
+    assert.deepEqual(app.dialogs, [], 'no script ran from a message body');
     await alice.ctx.close();
     await bob.ctx.close();
   });

@@ -9,60 +9,31 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { startServer, type ParleyServer } from '../../src/server.js';
+import type { BrowserContext, Page } from 'playwright-core';
+import type { ParleyServer } from '../../src/server.js';
 import { createNodeClient, type ParleyClient } from '../../src/client/node.js';
+import { PASSWORD, XSS, hasChromium, register, startApp, type App } from './_app.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium && process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing; CI must install the chromium package`);
-
-const PASSWORD = 'a long password';
-const XSS = '<img src=x onerror=alert(1)>';
 /** The web client's history page (ParleyClient.loadLatest / loadOlder ask for 50). */
 const HISTORY_PAGE = 50;
 
+let app: App;
 let server: ParleyServer;
-let browser: Browser;
-let tmp: string;
-const dialogs: string[] = [];
 
 before(async () => {
   if (!hasChromium) return;
-  tmp = await mkdtemp(join(tmpdir(), 'parley-search-'));
-  const webDir = join(tmp, 'web');
-  const { build } = await import('vite');
-  await build({ configFile: join(ROOT, 'web/vite.config.ts'), logLevel: 'warn', build: { outDir: webDir, emptyOutDir: true, sourcemap: false } });
-  server = await startServer({ host: '127.0.0.1', port: 0, dataDir: join(tmp, 'data'), webDir, logLevel: 'silent', argon2MemoryKiB: 1024, argon2TimeCost: 1 });
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  app = await startApp('parley-search-');
+  server = app.server;
 });
 
 after(async () => {
-  await browser?.close();
-  await server?.close();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
+  await app?.close();
 });
 
 async function newPage(): Promise<{ ctx: BrowserContext; page: Page }> {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
-  ctx.setDefaultTimeout(10_000);
-  const page = await ctx.newPage();
-  page.on('dialog', (d) => {
-    dialogs.push(d.message());
-    void d.dismiss();
-  });
-  await page.goto(server.url);
-  return { ctx, page };
+  const opened = await app.newPage();
+  opened.ctx.setDefaultTimeout(10_000);
+  return opened;
 }
 
 async function sdkUser(username: string, displayName: string): Promise<ParleyClient> {
@@ -109,12 +80,7 @@ describe('message search in Chromium', { skip: !hasChromium && 'chromium not ins
       const theirs = await ulla.startDirect(vicId);
       await ulla.send(theirs.id, 'A zebrafish in the pond');
 
-      await S.getByRole('button', { name: 'Create an account' }).click();
-      await S.getByLabel('Username').fill('sam');
-      await S.getByLabel('Display name').fill('Sam Seeker');
-      await S.getByLabel('Password').fill(PASSWORD);
-      await S.getByRole('button', { name: 'Create account' }).click();
-      await S.getByRole('complementary', { name: 'Conversations' }).waitFor();
+      await register(S, 'sam', 'Sam Seeker');
       const samId = (await tom.searchUsers('sam')).find((u) => u.username === 'sam')?.id;
       assert.ok(samId);
 
@@ -291,7 +257,7 @@ describe('message search in Chromium', { skip: !hasChromium && 'chromium not ins
       await results.first().waitFor();
       assert.equal((await shownResults(S))[0]?.body, 'Lunch sounds great');
 
-      assert.deepEqual(dialogs, [], 'no script ran from a message body');
+      assert.deepEqual(app.dialogs, [], 'no script ran from a message body');
     } finally {
       for (const c of [tom, ulla, vic]) c.stop();
       await first.ctx.close();
