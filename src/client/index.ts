@@ -15,3 +15,5 @@ export type { SocketFactory, SocketLike } from './socket.js';
 export { MemoryStore, ScopedStore } from './storage.js';
 export type { Json, KeyValueStore } from './storage.js';
 export type * from '../protocol/model.js';
+/** How search splits and folds words, to mark matches in results as the server found them. */
+export { foldSearchText, searchTerms } from '../protocol/search.js';

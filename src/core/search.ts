@@ -10,6 +10,7 @@ import type { Store } from './ports/store.js';
 import { StoreError } from './ports/store.js';
 import type { MembershipCache } from './membership.js';
 import { badRequest } from './errors.js';
+import { searchTerms } from '../protocol/search.js';
 
 export interface SearchRequest {
   /** What the user typed. */
@@ -32,30 +33,6 @@ export interface SearchResult {
 export const SEARCH_DEFAULT_LIMIT = 20;
 export const SEARCH_MAX_LIMIT = 50;
 export const SEARCH_MAX_TERMS = 10;
-/** Longer words are cut to this: no word of a chat message needs more to be found. */
-const MAX_TERM_CHARS = 64;
-
-/**
- * The words of a search text: lower-case, split at everything that is not a
- * letter, a digit or a combining mark, as the indexes split messages;
- * duplicates dropped. Accents are dropped from Latin letters only ("Café" is
- * found by "cafe", as both engines index it); in other scripts a mark is part
- * of the letter (Devanagari vowel signs, Japanese voiced kana), and Hangul is
- * put back together after the decomposition, so a term is written as the
- * message was. PostgreSQL folds the terms once more, the same way it folds
- * the text (engines/postgres/schema-v5.ts).
- */
-export function searchTerms(q: string): string[] {
-  const words = q
-    .normalize('NFKD')
-    .replace(/(\p{Script=Latin})\p{M}+/gu, '$1')
-    .normalize('NFC')
-    .toLowerCase()
-    .split(/[^\p{L}\p{N}\p{M}]+/u)
-    .filter((w) => w !== '' && /[\p{L}\p{N}]/u.test(w))
-    .map((w) => [...w].slice(0, MAX_TERM_CHARS).join(''));
-  return [...new Set(words)];
-}
 
 export class SearchService {
   constructor(

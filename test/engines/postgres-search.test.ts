@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { StoreError, type SearchPage, type SearchQuery, type Store } from '../../src/core/ports/store.js';
-import { searchTerms } from '../../src/core/search.js';
+import { searchTerms } from '../../src/protocol/search.js';
 import { openPostgresStore, type PostgresStore } from '../../src/engines/postgres/store.js';
 import { applyMigrations, MIGRATIONS } from '../../src/engines/postgres/migrations.js';
 import { SCHEMA_V5 } from '../../src/engines/postgres/schema-v5.js';

@@ -1,6 +1,6 @@
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import type { Id, Message, ParleyClient } from '../../src/client/index.js';
+import { foldSearchText as fold, searchTerms, type Id, type Message, type ParleyClient } from '../../src/client/index.js';
 import { Close, Search } from './icons.js';
 import { conversationTitle, displayName, errorText, listTime } from './util.js';
 
@@ -8,18 +8,6 @@ import { conversationTitle, displayName, errorText, listTime } from './util.js';
 const PAGE = 20;
 const MAX_ROUNDS = 5;
 const DEBOUNCE_MS = 250;
-
-/** A word as the server folds it: compatibility forms decomposed, accents dropped, lower case. */
-export function fold(s: string): string {
-  return s.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase();
-}
-
-/** The words of a search, folded, as the server splits them (at anything not a letter or digit). */
-export function searchTerms(q: string): string[] {
-  return fold(q)
-    .split(/[^\p{L}\p{N}]+/u)
-    .filter(Boolean);
-}
 
 /**
  * The body with every word that starts with one of `terms` marked on that start, as the server
