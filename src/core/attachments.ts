@@ -1,0 +1,257 @@
+/**
+ * Attachments (R14): uploads into the blob store, the references messages
+ * carry, who may read a file, and the sweeper that deletes what nothing
+ * references any more.
+ *
+ * An upload is received into a temp file first (spool.ts: counted against
+ * the size limit as it arrives, hashed, never held in memory), then checked
+ * (the type against PARLEY_ATTACHMENT_TYPES; an image decoded whole, measured
+ * and thumbnailed, and stripped of EXIF/XMP/IPTC: images.ts), then put to the
+ * blob store and recorded. The temp file is what lets a plain S3 PUT carry its
+ * Content-Length, lets an image be checked before anything is stored, and
+ * keeps half an upload out of the blob store.
+ *
+ * Blob keys: `a/<id>` for the file as served, `t/<id>` for an image's
+ * thumbnail (WebP).
+ *
+ * Sweeper: every node, every PARLEY_ATTACHMENT_SWEEP_MS, deletes the uploads
+ * nothing has referenced for PARLEY_ATTACHMENT_GRACE_MS (never attached, or
+ * every message that carried them deleted or cleared by retention): first the
+ * record, which the store refuses if a message took it meanwhile, then the
+ * blobs. A crash between the two leaves blobs no record names, which nothing
+ * serves.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { Attachment, Id, Millis, UploadedAttachment } from '../protocol/model.js';
+import { MAX_ATTACHMENTS } from '../protocol/fields.js';
+import type { AttachmentRecord, Store } from './ports/store.js';
+import type { BlobRead, Blobs, ByteRange } from './ports/blobs.js';
+import type { IdGenerator } from './ids.js';
+import type { RateLimits } from './limits.js';
+import { badRequest, notFound, ParleyError, tooLarge } from './errors.js';
+import { claimsDecodedImage, mediaTypeOf, type TypePolicy } from '../protocol/media-types.js';
+import { inspectImage, type ImageFacts } from './images.js';
+import { spool } from './spool.js';
+
+export interface AttachmentOptions {
+  /** Largest file, in bytes. */
+  maxBytes: number;
+  types: TypePolicy;
+  /** Folder for uploads on their way in (the node's own disk). */
+  spoolDir: string;
+  /** How long an upload may stay unreferenced before the sweeper deletes it. */
+  graceMs: number;
+  /** How often the sweeper runs; 0 never (sweepOnce still works). */
+  sweepMs: number;
+}
+
+export interface UploadRequest {
+  /** The Content-Type header as sent. */
+  contentType: string | undefined;
+  /** The file name as sent, folders and all. */
+  name: string | undefined;
+  /** The Content-Length header, when the client sent one. */
+  length: number | undefined;
+  body: Readable;
+}
+
+export const originalKey = (id: Id): string => `a/${id}`;
+export const thumbnailKey = (id: Id): string => `t/${id}`;
+
+/** Records removed per store call of a sweep. */
+const SWEEP_PAGE = 100;
+
+/** 26214400 → "25 MiB". */
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024) return `${+(n / (1024 * 1024)).toFixed(1)} MiB`;
+  if (n >= 1024) return `${+(n / 1024).toFixed(1)} KiB`;
+  return `${n} bytes`;
+}
+
+const NAME_UNSAFE = /[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
+
+/**
+ * The name a file is shown and downloaded under: the last part of what the
+ * client sent (no folders), without control and bidirectional-override
+ * characters (which can make "exe.txt" read as "txt.exe"), at most 255
+ * characters; "file" when nothing is left.
+ */
+export function fileName(raw: string | undefined): string {
+  let n = (raw ?? '').normalize('NFC');
+  n = n.slice(Math.max(n.lastIndexOf('/'), n.lastIndexOf('\\')) + 1);
+  n = n.replace(NAME_UNSAFE, '').replace(/\p{Cs}/gu, '\ufffd').trim();
+  n = Array.from(n).slice(0, 255).join('').trim();
+  return n === '' || n === '.' || n === '..' ? 'file' : n;
+}
+
+/** What a message carries of an upload. */
+export function reference(r: AttachmentRecord): Attachment {
+  const a: Attachment = { id: r.id, type: r.type, name: r.name, size: r.size };
+  if (r.width !== undefined && r.height !== undefined) {
+    a.width = r.width;
+    a.height = r.height;
+  }
+  if (r.thumbnail) a.thumbnail = { ...r.thumbnail };
+  return a;
+}
+
+export class AttachmentService {
+  private readonly timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<number> | undefined;
+  private spoolReady: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly blobs: Blobs,
+    private readonly ids: IdGenerator,
+    private readonly limits: RateLimits,
+    readonly opts: AttachmentOptions,
+    private readonly hooks: { onError(err: unknown): void },
+  ) {
+    if (opts.sweepMs > 0) this.timer = setInterval(() => void this.sweepOnce().catch(hooks.onError), opts.sweepMs).unref();
+  }
+
+  /** Receives, checks and stores a file; the caller may attach it to messages by its id. */
+  async upload(userId: Id, req: UploadRequest): Promise<UploadedAttachment> {
+    const type = mediaTypeOf(req.contentType);
+    if (!type) throw badRequest("Send the file's media type as the Content-Type header, such as image/png.");
+    if (!this.opts.types.allows(type)) throw badRequest(`Files of type ${type} cannot be attached on this server.`);
+    const max = this.opts.maxBytes;
+    const tooBig = `The file is larger than the ${formatBytes(max)} this server accepts.`;
+    if (req.length !== undefined && req.length > max) throw tooLarge(tooBig);
+    await this.limits.write(userId);
+    this.spoolReady ??= prepareSpool(this.opts.spoolDir);
+    await this.spoolReady;
+    const file = await spool(req.body, this.opts.spoolDir, max, tooBig);
+    const temps = [file.path];
+    try {
+      if (file.size === 0) throw badRequest('The file is empty.');
+      let stored = { path: file.path, size: file.size, sha256: file.sha256, type };
+      let image: ImageFacts | undefined;
+      if (claimsDecodedImage(type)) {
+        image = await inspectImage(file.path, type, `${file.path}.stripped`);
+        if (!this.opts.types.allows(image.type)) throw badRequest(`The file is ${image.type}, which cannot be attached on this server.`);
+        if (image.stripped) temps.push(image.stripped.path);
+        stored = { ...(image.stripped ?? stored), type: image.type };
+      }
+      const record: AttachmentRecord = {
+        id: this.ids.next(),
+        uploaderId: userId,
+        type: stored.type,
+        name: fileName(req.name),
+        size: stored.size,
+        sha256: stored.sha256,
+        createdAt: Date.now(),
+      };
+      if (image) {
+        record.width = image.width;
+        record.height = image.height;
+        record.thumbnail = { width: image.thumbnail.width, height: image.thumbnail.height };
+      }
+      await this.keep(record, stored.path, image?.thumbnail.data);
+      return { ...reference(record), createdAt: record.createdAt };
+    } finally {
+      await Promise.all(temps.map((p) => rm(p, { force: true })));
+    }
+  }
+
+  /** Blobs first, then the record; a failure leaves neither. */
+  private async keep(record: AttachmentRecord, path: string, thumbnail: Buffer | undefined): Promise<void> {
+    try {
+      await this.blobs.put(originalKey(record.id), createReadStream(path), { size: record.size, contentType: record.type, sha256: record.sha256 });
+      if (thumbnail) await this.blobs.put(thumbnailKey(record.id), Readable.from([thumbnail]), { size: thumbnail.length, contentType: 'image/webp' });
+      await this.store.attachments.create(record);
+    } catch (err) {
+      await Promise.allSettled([this.blobs.delete(originalKey(record.id)), this.blobs.delete(thumbnailKey(record.id))]);
+      throw err;
+    }
+  }
+
+  /** An upload `userId` may read now; not_found otherwise, whether it exists or not. */
+  async open(userId: Id, id: Id): Promise<AttachmentRecord> {
+    const r = await this.store.attachments.readable(id, userId);
+    if (!r) throw notFound('No attachment has that id.');
+    return r;
+  }
+
+  /** The bytes of an upload opened by `open`, or a range of them. */
+  async original(r: AttachmentRecord, range?: ByteRange): Promise<BlobRead> {
+    return missingBlob(await this.blobs.get(originalKey(r.id), range));
+  }
+
+  async thumbnail(r: AttachmentRecord): Promise<BlobRead> {
+    if (!r.thumbnail) throw notFound('This attachment has no thumbnail (only images have one).');
+    return missingBlob(await this.blobs.get(thumbnailKey(r.id)));
+  }
+
+  async thumbnailSize(r: AttachmentRecord): Promise<number> {
+    if (!r.thumbnail) throw notFound('This attachment has no thumbnail (only images have one).');
+    const head = await this.blobs.head(thumbnailKey(r.id));
+    if (!head) throw new ParleyError('unavailable', "The file is missing from this server's storage.");
+    return head.size;
+  }
+
+  /**
+   * The references a new message of `userId` will carry, in the order given:
+   * each one of their uploads, pending or attached, none twice.
+   */
+  async forMessage(userId: Id, ids: readonly Id[]): Promise<Attachment[]> {
+    if (ids.length > MAX_ATTACHMENTS) throw badRequest(`A message may carry at most ${MAX_ATTACHMENTS} attachments.`);
+    if (new Set(ids).size !== ids.length) throw badRequest('The same attachment is listed twice.');
+    const found = new Map((await this.store.attachments.usable(userId, ids)).map((r) => [r.id, r]));
+    return ids.map((id) => {
+      const r = found.get(id);
+      if (!r) throw notFound(`No upload of yours has the id ${JSON.stringify(id)} (or its message was deleted).`);
+      return reference(r);
+    });
+  }
+
+  /** Deletes what has been unreferenced for the grace period; a second call while one runs shares it. Returns how many went. */
+  sweepOnce(now: Millis = Date.now()): Promise<number> {
+    this.sweeping ??= this.sweep(now - this.opts.graceMs).finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  private async sweep(before: Millis): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const ids = await this.store.attachments.unreferenced(before, SWEEP_PAGE);
+      let progress = false;
+      for (const id of ids) {
+        if (!(await this.store.attachments.remove(id, before))) continue;
+        progress = true;
+        removed++;
+        // The record is gone: a blob that fails to go now is an orphan nothing serves, told and left.
+        for (const key of [originalKey(id), thumbnailKey(id)]) await this.blobs.delete(key).catch(this.hooks.onError);
+      }
+      // A page of which nothing could go (taken by messages meanwhile, or removed by another node) ends the pass.
+      if (ids.length < SWEEP_PAGE || !progress) return removed;
+    }
+  }
+
+  /** Stops the sweeper and waits for a pass under way. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.sweeping?.catch(() => undefined);
+  }
+}
+
+/** Creates the temp folder, and removes what a crash left in it (no upload takes an hour). */
+async function prepareSpool(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const now = Date.now();
+  for (const name of await readdir(dir)) {
+    const p = join(dir, name);
+    const s = await stat(p).catch(() => undefined);
+    if (s && now - s.mtimeMs > 3600_000) await rm(p, { force: true });
+  }
+}
+
+function missingBlob(read: BlobRead | undefined): BlobRead {
+  // The record says it exists: the blob store lost it, or this node looks at another folder than the uploader's.
+  if (!read) throw new ParleyError('unavailable', "The file is missing from this server's storage.");
+  return read;
+}
