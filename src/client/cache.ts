@@ -211,10 +211,12 @@ export class ConversationState {
     let next: Message;
     if (e.kind === 'message.edited') {
       if (m.deletedAt) return true;
-      next = { ...m, body: e.body, editedAt: e.at };
+      // An encrypted edit carries what the SDK made of it (client/e2e/): read or not, it replaces the message's.
+      next = { ...m, body: e.body, editedAt: e.at, ...(e.e2e ? { e2e: e.e2e } : {}) };
     } else if (e.kind === 'message.deleted') {
       next = { ...m, body: '', deletedAt: m.deletedAt ?? e.at };
       delete next.reactions;
+      delete next.attachments;
     } else {
       const reactions: Record<string, Id[]> = { ...(m.reactions ?? {}) };
       const users = (reactions[e.reaction] ?? []).filter((u) => u !== e.actorId);

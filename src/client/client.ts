@@ -10,6 +10,9 @@
 import { CLOSE } from '../protocol/errors.js';
 import type { ClientFrame, FrameRef, ServerFrame } from '../protocol/frames.js';
 import type {
+  Attachment,
+  AttachmentLimits,
+  UploadedAttachment,
   Block,
   Conversation,
   ConversationEvent,
@@ -23,11 +26,14 @@ import type {
 import { ConversationState, asJson, type PersistedConversation } from './cache.js';
 import { Emitter } from './emitter.js';
 import { ParleyError } from './errors.js';
-import { HttpApi, type AuthResult, type FetchLike, type MessageSearch } from './http.js';
+import { HttpApi, type AttachmentFetch, type AuthResult, type FetchLike, type MessageSearch, type UploadBody, type UploadOptions } from './http.js';
+import type { PushSubscription, PushSubscriptionInput, PushVapidInfo } from '../protocol/push.js';
 import { IndexedDbStore } from './idb.js';
 import { Outbox, newClientId, type OutboxItem } from './outbox.js';
 import { OPEN, dropSocket, frameText, globalSocketFactory, type SocketFactory, type SocketLike } from './socket.js';
 import { MemoryStore, ScopedStore, type KeyValueStore } from './storage.js';
+import { E2eSession, isEncryptedBody } from './e2e/session.js';
+import type { EnvelopeContext } from '../protocol/e2e.js';
 
 export type ConnectionState = 'connecting' | 'online' | 'offline' | 'reconnecting';
 
@@ -54,6 +60,12 @@ export interface ClientOptions {
   autoDelivered?: boolean;
   /** Waits this long for a missing seq to arrive by itself before asking for a sync. */
   gapWaitMs?: number;
+  /**
+   * Longest text, in characters, of a message in an end-to-end encrypted conversation: the server
+   * cannot count what it cannot read, so the SDK holds the text to the server's limit itself.
+   * @default 4000 (PARLEY_MAX_BODY's default)
+   */
+  maxBodyChars?: number;
   /**
    * Before each connect, ask `GET /v1/discovery` at `url` for the least-loaded
    * healthy node and open the socket there. A discovered node that fails before
@@ -167,6 +179,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
   private readonly adopting = new Set<Id>();
   private readonly loadingLatest = new Map<Id, Promise<void>>();
   private outboxStore: Outbox | undefined;
+  private limitsAsked: Promise<AttachmentLimits> | undefined;
   /** Conversations whose outbox is being sent, with the token of the loop doing it. */
   private readonly sendingConvs = new Map<Id, symbol>();
   private dirty = new Set<Id>();
@@ -192,6 +205,11 @@ export class ParleyClient extends Emitter<ClientEvents> {
   private readonly users = new Map<Id, User>();
   private readonly userFetches = new Map<Id, Promise<User | undefined>>();
 
+  /** End-to-end encryption of this device (R18); undefined before start, or where WebCrypto is missing. */
+  private e2e: E2eSession | undefined;
+  /** Frames waiting to be applied, in arrival order, behind one that is being decrypted. */
+  private frameQueue: Promise<void> | undefined;
+
   constructor(options: ClientOptions) {
     super();
     this.opts = {
@@ -203,6 +221,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
       cacheMessages: options.cacheMessages ?? 200,
       autoDelivered: options.autoDelivered ?? true,
       gapWaitMs: options.gapWaitMs ?? 250,
+      maxBodyChars: options.maxBodyChars ?? 4000,
       deviceName: options.deviceName ?? defaultDeviceName(),
     };
     this.wsUrl = options.wsUrl ?? deriveWsUrl(this.opts.url);
@@ -291,6 +310,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
     }
     this.convs.clear();
     this.blocked.clear();
+    this.e2e = undefined;
     this.store = undefined;
     this.outboxStore = undefined;
     this.emit('session', null);
@@ -347,6 +367,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
     if (this.running) return;
     this.running = true;
     this.store = new ScopedStore(this.rootStore, `u/${s.user.id}/`);
+    await this.openE2e(s);
     await this.loadCache(s.user.id);
     this.outboxStore = new Outbox(this.store);
     await this.outboxStore.load();
@@ -522,6 +543,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.startHeartbeat(ws, ready.heartbeatMs);
     if (this.myStatus !== 'online') this.fire({ type: 'presence', status: this.myStatus });
     void this.fullSync(reconnect);
+    void this.e2e?.publish().catch(() => undefined);
     for (const id of new Set(this.outbox().map((i) => i.conversationId))) void this.pump(id);
     for (const [id, seq] of this.pendingRead) this.fire({ type: 'receipt', conversationId: id, seq, kind: 'read' });
     this.pendingRead.clear();
@@ -671,6 +693,21 @@ export class ParleyClient extends Emitter<ClientEvents> {
    */
   handleFrame(frame: ServerFrame): void {
     this.emit('frame', frame);
+    const readable = this.readableFrame(frame);
+    if (!readable && !this.frameQueue) {
+      this.applyFrame(frame);
+      return;
+    }
+    // Decryption is asynchronous; frames still take effect in the order they came (an ack after its events,
+    // `synced` after the sync's events), so every frame waits behind one being decrypted.
+    const queued = (this.frameQueue ?? Promise.resolve()).then(async () => this.applyFrame(readable ? await readable : frame));
+    this.frameQueue = queued;
+    void queued.finally(() => {
+      if (this.frameQueue === queued) this.frameQueue = undefined;
+    });
+  }
+
+  private applyFrame(frame: ServerFrame): void {
     const ref = 'ref' in frame ? frame.ref : undefined;
     if (ref !== undefined) {
       const p = this.requests.get(ref);
@@ -754,6 +791,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
         if (e.message.senderId !== me) this.queueDelivered(c.id, e.seq);
       }
       if (e.kind === 'member.left' && e.userId === me) leftMe = true;
+      if (e.kind === 'member.joined' || e.kind === 'member.left') this.e2e?.membersChanged(c.id);
     }
     if (leftMe) {
       this.convs.delete(c.id);
@@ -819,7 +857,8 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.adopting.add(id);
     try {
       const { conversation } = await this.api.conversation(id);
-      if (!this.convs.has(id)) this.adopt(conversation);
+      const readable = await this.readableConversation(conversation);
+      if (!this.convs.has(id)) this.adopt(readable);
     } catch {
       this.orphanEvents.delete(id);
     } finally {
@@ -902,7 +941,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
       let after: string | undefined;
       for (let page = 0; page < 50; page++) {
         const res = await this.api.conversations(after, 100);
-        for (const conv of res.conversations) this.upsertConversation(conv);
+        for (const conv of await Promise.all(res.conversations.map((c) => this.readableConversation(c)))) this.upsertConversation(conv);
         if (!res.next) break;
         after = res.next;
       }
@@ -1058,6 +1097,41 @@ export class ParleyClient extends Emitter<ClientEvents> {
     return this.api.searchMessages(q);
   }
 
+  // --------------------------------------------------------------- push (R12)
+
+  /** The server's VAPID public key (`applicationServerKey` for `PushManager.subscribe`) and the push kinds it delivers. */
+  pushVapid(): Promise<PushVapidInfo> {
+    return this.api.pushVapid();
+  }
+
+  /**
+   * Asks the server to notify this device through a push service while it has
+   * no connection: a browser's `PushSubscription.toJSON()` with `kind:
+   * "webpush"`, or an APNs or FCM token. Registering the same one again
+   * returns the same subscription. It ends when this session logs out or is
+   * revoked.
+   */
+  async registerPush(input: PushSubscriptionInput): Promise<PushSubscription> {
+    return (await this.api.registerPush(input)).subscription;
+  }
+
+  /** The push subscriptions of every device of this user (`current` marks this one's). */
+  async pushSubscriptions(): Promise<PushSubscription[]> {
+    const out: PushSubscription[] = [];
+    let after: string | undefined;
+    do {
+      const page = await this.api.pushSubscriptions(after, 100);
+      out.push(...page.subscriptions);
+      after = page.next ?? undefined;
+    } while (after);
+    return out;
+  }
+
+  /** Stops one subscription (of any of this user's devices). */
+  unregisterPush(id: Id): Promise<void> {
+    return this.api.unregisterPush(id);
+  }
+
   // --------------------------------------------------------------- history
 
   /** Makes sure the newest page of a conversation is held (call when opening it). */
@@ -1070,7 +1144,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
         try {
           const res = await this.api.messages(id, { limit: 50 });
           const oldestBefore = c.oldestSeq();
-          c.insertSnapshot(res.messages);
+          c.insertSnapshot(await this.readableMessages(c.conversation, res.messages));
           const first = res.messages[0];
           // What we held may already reach further back than this page.
           c.hasMoreBefore = res.hasMore && (oldestBefore === undefined || first === undefined || first.seq <= oldestBefore);
@@ -1098,7 +1172,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
     if (!c.hasMoreBefore) return false;
     const oldest = c.oldestSeq();
     const res = await this.api.messages(id, oldest === undefined ? { limit } : { before: oldest, limit });
-    c.insertSnapshot(res.messages);
+    c.insertSnapshot(await this.readableMessages(c.conversation, res.messages));
     c.hasMoreBefore = res.hasMore;
     this.markDirty(id);
     this.emit('timeline', { conversationId: id });
@@ -1111,7 +1185,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
    * Queues a message; it is on disk when this resolves, and is sent now or
    * whenever the connection returns, with the same clientId until acknowledged.
    */
-  async send(conversationId: Id, body: string, opts: { replyTo?: Id } = {}): Promise<OutboxItem> {
+  async send(conversationId: Id, body: string, opts: { replyTo?: Id; attachments?: Attachment[] } = {}): Promise<OutboxItem> {
     const ob = this.outboxStore;
     if (!ob) throw new Error('not started');
     const item: OutboxItem = {
@@ -1123,6 +1197,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
       attempts: 0,
     };
     if (opts.replyTo) item.replyTo = opts.replyTo;
+    if (opts.attachments?.length) item.attachments = opts.attachments.map((a) => ({ ...a }));
     await ob.add(item);
     this.stopTyping(conversationId);
     this.emit('timeline', { conversationId });
@@ -1152,14 +1227,17 @@ export class ParleyClient extends Emitter<ClientEvents> {
     await ob.update(item.clientId, { state: 'sending', attempts: item.attempts + 1 });
     this.emit('timeline', { conversationId: item.conversationId });
     try {
-      const frame: RequestFrame = {
-        type: 'send',
-        conversationId: item.conversationId,
-        clientId: item.clientId,
-        body: item.body,
-        ...(item.replyTo ? { replyTo: item.replyTo } : {}),
-      };
-      const ack = await this.request(frame);
+      const ack = await this.withFreshKeys(item.conversationId, async (refresh) => {
+        const frame: RequestFrame = {
+          type: 'send',
+          conversationId: item.conversationId,
+          clientId: item.clientId,
+          body: await this.wireBody(item.conversationId, { kind: 'send', clientId: item.clientId }, item.body, refresh),
+          ...(item.replyTo ? { replyTo: item.replyTo } : {}),
+          ...(item.attachments?.length ? { attachments: item.attachments.map((a) => a.id) } : {}),
+        };
+        return this.request(frame);
+      });
       if (ack.type === 'ack' && 'message' in ack) {
         // handleFrame already put the message in the timeline; only now may the outbox forget it.
         await ob.remove(item.clientId);
@@ -1190,6 +1268,29 @@ export class ParleyClient extends Emitter<ClientEvents> {
     }
   }
 
+  /**
+   * Uploads a file (R14); pass the answer in `send(…, { attachments })`.
+   * Needs the connection only for the token, not the socket: it goes over HTTP.
+   */
+  async upload(body: UploadBody, opts: UploadOptions = {}): Promise<UploadedAttachment> {
+    return (await this.api.uploadAttachment(body, opts)).attachment;
+  }
+
+  /** What the server accepts as attachments (size, types, count per message), asked once per session. */
+  attachmentLimits(): Promise<AttachmentLimits> {
+    const p = (this.limitsAsked ??= this.api.attachmentLimits().then((r) => r.limits));
+    // A failed ask is asked again next time.
+    p.catch(() => {
+      if (this.limitsAsked === p) this.limitsAsked = undefined;
+    });
+    return p;
+  }
+
+  /** An attachment (or its thumbnail) as a Blob, fetched with the access token in a header. */
+  async fetchAttachment(id: Id, opts: AttachmentFetch = {}): Promise<Blob> {
+    return (await this.api.attachment(id, opts)).blob();
+  }
+
   /** Sends a failed message again (same clientId). */
   async retry(clientId: string): Promise<void> {
     const ob = this.outboxStore;
@@ -1209,7 +1310,15 @@ export class ParleyClient extends Emitter<ClientEvents> {
   }
 
   async edit(messageId: Id, body: string): Promise<void> {
-    await this.write({ type: 'edit', messageId, body }, () => this.api.editMessage(messageId, body));
+    const conversationId = [...this.convs.values()].find((c) => c.message(messageId))?.id;
+    if (conversationId === undefined) {
+      await this.write({ type: 'edit', messageId, body }, () => this.api.editMessage(messageId, body));
+      return;
+    }
+    await this.withFreshKeys(conversationId, async (refresh) => {
+      const wire = await this.wireBody(conversationId, { kind: 'edit', messageId }, body, refresh);
+      await this.write({ type: 'edit', messageId, body: wire }, () => this.api.editMessage(messageId, wire));
+    });
   }
 
   async deleteMessage(messageId: Id): Promise<void> {
@@ -1253,16 +1362,17 @@ export class ParleyClient extends Emitter<ClientEvents> {
       return;
     }
     const res = await http();
-    if (res.event) this.ingest(res.event);
+    if (res.event) this.ingest(await this.readableEvent(res.event));
   }
 
-  async startDirect(userId: Id): Promise<ConversationState> {
-    const { conversation } = await this.api.createDirect(userId);
+  /** The direct conversation with a user; with `encrypted`, the pair's end-to-end encrypted one (R18). */
+  async startDirect(userId: Id, opts: { encrypted?: boolean } = {}): Promise<ConversationState> {
+    const { conversation } = await this.api.createDirect(userId, opts.encrypted === true);
     return this.takeConversation(conversation);
   }
 
-  async createGroup(title: string, memberIds: Id[]): Promise<ConversationState> {
-    const { conversation } = await this.api.createGroup(title, memberIds);
+  async createGroup(title: string, memberIds: Id[], opts: { encrypted?: boolean } = {}): Promise<ConversationState> {
+    const { conversation } = await this.api.createGroup(title, memberIds, opts.encrypted === true);
     return this.takeConversation(conversation);
   }
 
@@ -1308,6 +1418,100 @@ export class ParleyClient extends Emitter<ClientEvents> {
   async setRetention(conversationId: Id, days: number | null): Promise<void> {
     const { conversation } = await this.api.setRetention(conversationId, days);
     this.takeConversation(conversation);
+  }
+
+  // ------------------------------------------------- end-to-end encryption
+
+  private async openE2e(s: StoredSession): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    try {
+      this.e2e = await E2eSession.open(this.api, store, s.user.id, s.deviceId, (deviceId, userId) =>
+        this.emit('error', new ParleyError('conflict', `The keys of a device of ${this.users.get(userId)?.displayName ?? 'a member'} changed (${deviceId}); its messages are not trusted.`)),
+      );
+    } catch {
+      // No WebCrypto here (a page served over plain http from another host): encrypted conversations cannot be
+      // read or written from this device; everything else works.
+      this.e2e = undefined;
+    }
+  }
+
+  /** True when this device can take part in end-to-end encrypted conversations. */
+  get e2eAvailable(): boolean {
+    return this.e2e !== undefined;
+  }
+
+  /**
+   * The safety number of this user and another (R18): the same 60 digits on
+   * both sides unless someone's keys were swapped; compare them in person.
+   */
+  async safetyNumber(userId: Id): Promise<string> {
+    if (!this.e2e) throw new ParleyError('bad_request', 'This device cannot use end-to-end encryption (no WebCrypto).');
+    return this.e2e.safetyNumber(userId);
+  }
+
+  /** What goes on the wire for a body: an envelope in an encrypted conversation, the text elsewhere. */
+  private async wireBody(conversationId: Id, context: EnvelopeContext, body: string, refresh: boolean): Promise<string> {
+    if (this.convs.get(conversationId)?.conversation.encrypted !== true) return body;
+    if (!this.e2e) throw new ParleyError('bad_request', 'This device cannot encrypt (no WebCrypto): the message was not sent.');
+    if ([...body].length > this.opts.maxBodyChars) throw new ParleyError('too_large', `The message body is longer than ${this.opts.maxBodyChars} characters.`);
+    return this.e2e.encrypt(conversationId, context, body, refresh);
+  }
+
+  /**
+   * Runs a write; in an encrypted conversation, a `conflict` means the server
+   * knows other devices than we encrypted for (one was added or revoked): the
+   * devices are read again and the write made once more.
+   */
+  private async withFreshKeys<T>(conversationId: Id, write: (refresh: boolean) => Promise<T>): Promise<T> {
+    try {
+      return await write(false);
+    } catch (err) {
+      const encrypted = this.convs.get(conversationId)?.conversation.encrypted === true;
+      if (!encrypted || !(err instanceof ParleyError) || err.code !== 'conflict') throw err;
+      return write(true);
+    }
+  }
+
+  /** The frame with its encrypted content read, when it has any; undefined when it has none. */
+  private readableFrame(frame: ServerFrame): Promise<ServerFrame> | undefined {
+    if ((frame.type === 'event' || frame.type === 'ack') && 'event' in frame) {
+      if (!this.eventEncrypted(frame.event)) return undefined;
+      return this.readableEvent(frame.event).then((event) => ({ ...frame, event }) as ServerFrame);
+    }
+    if (frame.type === 'ack' && 'message' in frame) {
+      const m = frame.message;
+      if (!m.body || !isEncryptedBody(this.convs.get(m.conversationId)?.conversation, m.body)) return undefined;
+      return this.readableMessages(undefined, [m]).then(([message]) => ({ ...frame, message: message ?? m }));
+    }
+    return undefined;
+  }
+
+  private eventEncrypted(e: ConversationEvent): boolean {
+    const body = e.kind === 'message.created' ? e.message.body : e.kind === 'message.edited' ? e.body : '';
+    return body !== '' && isEncryptedBody(this.convs.get(e.conversationId)?.conversation, body);
+  }
+
+  private async readableEvent(e: ConversationEvent): Promise<ConversationEvent> {
+    if (!this.eventEncrypted(e)) return e;
+    if (this.e2e) return this.e2e.event(e, true);
+    if (e.kind === 'message.created') return { ...e, message: unreadable(e.message) };
+    if (e.kind === 'message.edited') return { ...e, body: '', e2e: { ok: false, reason: 'failed' } };
+    return e;
+  }
+
+  /** Messages of a conversation (undefined: judge each body) with encrypted bodies read. */
+  private async readableMessages(conv: Conversation | undefined, list: Message[]): Promise<Message[]> {
+    const encrypted = (m: Message): boolean => m.body !== '' && isEncryptedBody(conv ?? this.convs.get(m.conversationId)?.conversation, m.body);
+    if (!list.some(encrypted)) return list;
+    const e2e = this.e2e;
+    return Promise.all(list.map((m) => (!encrypted(m) ? m : e2e ? e2e.message(m, true) : unreadable(m))));
+  }
+
+  private async readableConversation(c: Conversation): Promise<Conversation> {
+    if (!c.encrypted || !c.lastMessage) return c;
+    const [lastMessage] = await this.readableMessages(c, [c.lastMessage]);
+    return { ...c, ...(lastMessage ? { lastMessage } : {}) };
   }
 
   // ------------------------------------------------------------ receipts
@@ -1443,6 +1647,11 @@ export class ParleyClient extends Emitter<ClientEvents> {
       }
     }
   }
+}
+
+/** An encrypted message this device has no means to read. */
+function unreadable(m: Message): Message {
+  return { ...m, body: '', e2e: { ok: false, reason: 'failed' } };
 }
 
 function deriveWsUrl(httpUrl: string): string {

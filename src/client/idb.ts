@@ -3,6 +3,8 @@ import type { Json, KeyValueStore } from './storage.js';
 /** KeyValueStore over one IndexedDB object store (browsers). */
 export class IndexedDbStore implements KeyValueStore {
   private dbPromise: Promise<IDBDatabase> | undefined;
+  /** Values are structured clones: CryptoKeys are kept as they are. */
+  readonly holdsCryptoKeys = true;
 
   constructor(
     private readonly dbName = 'parley',

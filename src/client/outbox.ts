@@ -4,7 +4,7 @@
  * survives a reload or crash and is resent with the same clientId (the server
  * answers a repeated clientId with the original message, never a second one).
  */
-import type { Id } from '../protocol/model.js';
+import type { Attachment, Id } from '../protocol/model.js';
 import type { Json, KeyValueStore } from './storage.js';
 
 export type OutboxState = 'queued' | 'sending' | 'failed';
@@ -14,6 +14,8 @@ export interface OutboxItem {
   conversationId: Id;
   body: string;
   replyTo?: Id;
+  /** Uploads the message carries (R14), as the server answered them; sent as their ids. */
+  attachments?: Attachment[];
   createdAt: number;
   state: OutboxState;
   /** Why a failed item was refused (not retried until the user asks). */

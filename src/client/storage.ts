@@ -15,6 +15,12 @@ export interface KeyValueStore {
   keys(prefix: string): Promise<string[]>;
   /** Resolves once every write started so far has finished; for stores that write behind. */
   settled?(): Promise<void>;
+  /**
+   * True when values are kept by structured clone (IndexedDB), so a CryptoKey
+   * can be stored as it is, its private part never extractable; otherwise the
+   * SDK stores private keys as JWK (end-to-end encryption, client/e2e/).
+   */
+  readonly holdsCryptoKeys?: boolean;
 }
 
 export class MemoryStore implements KeyValueStore {
@@ -42,6 +48,9 @@ export class ScopedStore implements KeyValueStore {
     private readonly inner: KeyValueStore,
     private readonly prefix: string,
   ) {}
+  get holdsCryptoKeys(): boolean {
+    return this.inner.holdsCryptoKeys === true;
+  }
   get(key: string): Promise<Json | undefined> {
     return this.inner.get(this.prefix + key);
   }

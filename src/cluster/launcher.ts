@@ -141,6 +141,10 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
           PARLEY_REDIS_URL: o.redisUrl,
           PARLEY_DATABASE_URL: o.databaseUrl,
           PARLEY_JWT_SECRET: secret,
+          // nginx on this machine forwards every request: the client's address is in X-Forwarded-For.
+          PARLEY_TRUST_PROXY: env.PARLEY_TRUST_PROXY || 'loopback',
+          // Nodes on one machine share one attachments folder unless an S3 store (or a folder) is set.
+          ...(env.PARLEY_S3_ENDPOINT || env.PARLEY_MEDIA_DIR ? {} : { PARLEY_MEDIA_DIR: join(dataDir, 'media') }),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -12,6 +12,7 @@ import type { IdGenerator } from './ids.js';
 import type { Fanout } from './fanout.js';
 import { badRequest, codePoints, notFound, refuseUnstorable, unauthorized } from './errors.js';
 import { pageSessions, type SessionPage } from './sessions.js';
+import type { LoginThrottle } from './login-throttle.js';
 
 export interface AuthOptions {
   jwtSecret: string;
@@ -59,6 +60,7 @@ export class AuthService {
     private readonly ids: IdGenerator,
     private readonly fanout: Fanout,
     private readonly opts: AuthOptions,
+    private readonly throttle?: LoginThrottle,
   ) {
     this.key = crypto.subtle.importKey('raw', new TextEncoder().encode(opts.jwtSecret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
     // A key that cannot be imported fails each sign and verify where it is used, not as an unhandled rejection here.
@@ -85,14 +87,19 @@ export class AuthService {
     return this.store.users.create({ id: this.ids.next(), username, displayName: display, createdAt: Date.now(), passwordHash: await this.hash(password) });
   }
 
-  async login(username: string, password: string, deviceName?: string): Promise<Tokens> {
+  /** `address` is the client's, for the failed-login budgets. */
+  async login(username: string, password: string, deviceName?: string, address = ''): Promise<Tokens> {
     const name = deviceName ?? '';
     refuseUnstorable(name, 'device name');
+    await this.throttle?.check(username, address);
     const rec = await this.store.users.byUsername(username.trim().toLowerCase());
     // Verify against a dummy hash for unknown users so timing does not reveal which usernames exist.
     const hash = rec?.passwordHash ?? (await (this.dummyHash ??= this.hash(randomBytes(16).toString('hex'))));
     const ok = await argon2.verify(hash, password).catch(() => false);
-    if (!rec || !ok) throw unauthorized('Wrong username or password.');
+    if (!rec || !ok) {
+      await this.throttle?.failed(username, address);
+      throw unauthorized('Wrong username or password.');
+    }
     const now = Date.now();
     const device: DeviceRecord = { id: this.ids.next(), userId: rec.id, name: (name.length > 100 ? Array.from(name).slice(0, 100).join('') : name) || 'device', createdAt: now, lastActiveAt: now };
     await this.store.devices.create(device);

@@ -6,6 +6,7 @@ import type { MembershipCache } from './membership.js';
 import type { Fanout } from './fanout.js';
 import type { BlockService } from './blocks.js';
 import { badRequest, codePoints, forbidden, notFound, refuseUnstorable, tooLarge } from './errors.js';
+import { MAX_ENCRYPTED_MEMBERS } from '../protocol/e2e.js';
 
 const MAX_TITLE = 200;
 const MAX_INITIAL_MEMBERS = 10_000;
@@ -19,10 +20,11 @@ export class ConversationService {
     private readonly blocks: BlockService,
   ) {}
 
-  async createDirect(actorId: Id, otherId: Id): Promise<{ conversation: Conversation; created: boolean }> {
+  /** One per pair, and one more that is end-to-end encrypted (R18) when asked with `encrypted`. */
+  async createDirect(actorId: Id, otherId: Id, encrypted = false): Promise<{ conversation: Conversation; created: boolean }> {
     if (otherId === actorId) throw badRequest('A direct conversation needs another user.');
     if (!(await this.store.users.byId(otherId))) throw notFound('No user has that id.');
-    const existing = await this.store.conversations.findDirect(actorId, otherId);
+    const existing = await this.store.conversations.findDirect(actorId, otherId, encrypted);
     if (existing) return { conversation: existing, created: false };
     await this.blocks.requireNone(actorId, otherId);
     const res = await this.store.conversations.create({
@@ -33,15 +35,17 @@ export class ConversationService {
         { userId: otherId, role: 'member' },
       ],
       at: Date.now(),
+      ...(encrypted ? { encrypted } : {}),
     });
     if (res.created) await this.announce(res.conversation, [actorId, otherId]);
     return res;
   }
 
-  async createGroup(actorId: Id, title: string, memberIds: readonly Id[]): Promise<Conversation> {
+  async createGroup(actorId: Id, title: string, memberIds: readonly Id[], encrypted = false): Promise<Conversation> {
     const t = checkTitle(title);
     const others = [...new Set(memberIds)].filter((id) => id !== actorId);
     if (others.length + 1 > MAX_INITIAL_MEMBERS) throw badRequest(`A group starts with at most ${MAX_INITIAL_MEMBERS} members.`);
+    if (encrypted) checkEncryptedSize(others.length + 1);
     await this.requireUsers(others);
     await this.refuseBlockers(actorId, others);
     const { conversation } = await this.store.conversations.create({
@@ -50,6 +54,7 @@ export class ConversationService {
       title: t,
       members: [{ userId: actorId, role: 'owner' }, ...others.map((userId) => ({ userId, role: 'member' as Role }))],
       at: Date.now(),
+      ...(encrypted ? { encrypted } : {}),
     });
     await this.announce(conversation, [actorId, ...others]);
     return conversation;
@@ -71,6 +76,7 @@ export class ConversationService {
     if (entry.kind !== 'group') throw badRequest('Members of a direct conversation cannot change.');
     if (role === 'member') throw forbidden('Only owners and admins add members.');
     const fresh = [...new Set(userIds)].filter((id) => !entry.roles.has(id));
+    if (entry.encrypted) checkEncryptedSize(entry.roles.size + fresh.length);
     await this.requireUsers(fresh);
     await this.refuseBlockers(actorId, fresh);
     for (const userId of fresh) {
@@ -170,6 +176,11 @@ export class ConversationService {
   private async announce(conv: Conversation, userIds: readonly Id[]): Promise<void> {
     await Promise.all(userIds.map((u) => this.fanout.conversation(u, conv)));
   }
+}
+
+/** Every encrypted message carries its key once per device of every member: the group size is bounded. */
+function checkEncryptedSize(members: number): void {
+  if (members > MAX_ENCRYPTED_MEMBERS) throw badRequest(`An end-to-end encrypted group has at most ${MAX_ENCRYPTED_MEMBERS} members.`);
 }
 
 function checkTitle(title: string): string {

@@ -27,6 +27,15 @@ import { DiscoveryService } from './discovery.js';
 import { BlockService } from './blocks.js';
 import { RetentionService } from './retention.js';
 import { SearchService } from './search.js';
+import { LoginThrottle, failureRule } from './login-throttle.js';
+import { KeyService } from './keys.js';
+import { EnvelopeCheck } from './envelopes.js';
+import type { Blobs } from './ports/blobs.js';
+import { AttachmentService } from './attachments.js';
+import { TypePolicy } from '../protocol/media-types.js';
+import { join } from 'node:path';
+import type { NotifierEngines } from './ports/notifier.js';
+import { PushService } from './push/service.js';
 
 export interface Engines {
   store: Store;
@@ -34,6 +43,8 @@ export interface Engines {
   presence: Presence;
   limiter: Limiter;
   registry: Registry;
+  blobs: Blobs;
+  notifier: NotifierEngines;
 }
 
 export class Core {
@@ -54,6 +65,9 @@ export class Core {
   readonly blocks: BlockService;
   readonly retention: RetentionService;
   readonly search: SearchService;
+  readonly keys: KeyService;
+  readonly attachments: AttachmentService;
+  readonly push: PushService;
 
   constructor(
     readonly engines: Engines,
@@ -69,6 +83,7 @@ export class Core {
     this.limits = new RateLimits(engines.limiter, {
       user: { ratePerSec: config.rateUserPerSec, burst: config.rateUserBurst },
       connection: { ratePerSec: config.rateConnPerSec, burst: config.rateConnBurst },
+      ...(config.rateSearchPerSec > 0 ? { search: { ratePerSec: config.rateSearchPerSec, burst: config.rateSearchBurst } } : {}),
       onLimited: (scope) => metrics.rateLimited.inc({ scope }),
       onDegraded: (err) => log.warn({ err }, 'shared rate limiter failed; limiting per node'),
       // Across the network (Redis), a node spends a local share of each user's bucket: an eighth
@@ -91,12 +106,45 @@ export class Core {
       onDelivered: (type, n) => metrics.framesOut.inc({ type }, n),
       onCatchUp: (peers) => log.warn({ peers }, 'bus recovered from an outage; local clients reconnect and sync'),
     });
-    this.auth = new AuthService(store, this.ids, this.fanout, config);
-    this.conversations = new ConversationService(store, this.ids, this.membership, this.fanout, this.blocks);
-    this.messaging = new MessagingService(store, this.ids, this.membership, this.blocks, this.fanout, this.limits, config.maxBodyChars, {
-      appended: (s) => metrics.storeAppend.observe(s),
-      sent: (userId, conversationId) => this.ephemeral.stoppedBySending(userId, conversationId),
+    const loginThrottle = new LoginThrottle(engines.limiter, {
+      perAccount: failureRule(config.loginFailures, 60_000),
+      perAddress: failureRule(config.loginFailuresPerAddress, 1_000),
+      onLimited: () => metrics.rateLimited.inc({ scope: 'login' }),
+      onDegraded: (err) => log.warn({ err }, 'shared rate limiter failed; login budgets per node'),
     });
+    this.auth = new AuthService(store, this.ids, this.fanout, config, loginThrottle);
+    this.conversations = new ConversationService(store, this.ids, this.membership, this.fanout, this.blocks);
+    const envelopes = new EnvelopeCheck(store, { maxBodyChars: config.maxBodyChars, maxEnvelopeChars: config.maxEncryptedBodyChars });
+    this.attachments = new AttachmentService(
+      store,
+      engines.blobs,
+      this.ids,
+      this.limits,
+      {
+        maxBytes: config.maxAttachmentBytes,
+        types: new TypePolicy(config.attachmentTypes),
+        spoolDir: join(config.dataDir, 'uploads'),
+        graceMs: config.attachmentGraceMs,
+        sweepMs: config.attachmentSweepMs,
+      },
+      { onError: (err) => log.warn({ err }, 'attachment sweep failed') },
+    );
+    this.messaging = new MessagingService(
+      store,
+      this.ids,
+      this.membership,
+      this.blocks,
+      this.fanout,
+      this.limits,
+      config.maxBodyChars,
+      envelopes,
+      {
+        appended: (s) => metrics.storeAppend.observe(s),
+        sent: (userId, conversationId) => this.ephemeral.stoppedBySending(userId, conversationId),
+        created: (message) => this.push.messageCreated(message),
+      },
+      this.attachments,
+    );
     this.sync = new SyncService(store, this.membership, (type, n) => metrics.framesOut.inc({ type }, n));
     this.ephemeral = new EphemeralService(store, this.membership, this.blocks, this.fanout, this.lastSeqs, config.typingTtlMs);
     this.presence = new PresenceService(
@@ -115,7 +163,9 @@ export class Core {
       onError: (err) => log.warn({ err }, 'retention sweep failed'),
       onCleared: (n) => metrics.retentionCleared.inc(n),
     });
-    this.search = new SearchService(store, this.membership);
+    this.search = new SearchService(store, this.membership, this.limits);
+    this.keys = new KeyService(store, this.membership);
+    this.push = new PushService(engines.notifier, config, store, engines.presence, this.blocks, this.ids, this.limits, metrics.registry, log);
     this.discovery = new DiscoveryService(engines.registry, config.registryHeartbeatMs, (err) => log.warn({ err }, 'registry failed'));
   }
 
@@ -130,9 +180,11 @@ export class Core {
     this.presence.close();
     this.ephemeral.close();
     await this.retention.close();
+    await this.attachments.close();
+    await this.push.close();
     this.hub.close();
-    const { store, bus, presence, limiter, registry } = this.engines;
-    await Promise.allSettled([bus.close(), presence.close(), limiter.close(), registry.close()]);
+    const { store, bus, presence, limiter, registry, blobs } = this.engines;
+    await Promise.allSettled([bus.close(), presence.close(), limiter.close(), registry.close(), blobs.close()]);
     await store.close();
   }
 }

@@ -10,6 +10,8 @@ import { ParleyError } from './errors.js';
 export interface LimitsOptions {
   user: RateRule;
   connection: RateRule;
+  /** Searches per user, all devices together: each reads an index, a cost no write has. Undefined: none. */
+  search?: RateRule;
   /**
    * Keep a local share of each user's shared bucket: up to `tokens` taken in
    * one call, spent here for at most `ttlMs`. For a shared limiter across the
@@ -20,10 +22,18 @@ export interface LimitsOptions {
    * @default none: every write asks the shared limiter
    */
   share?: { tokens: number; ttlMs: number };
-  onLimited?: (scope: 'user' | 'connection') => void;
+  onLimited?: (scope: Scope) => void;
   /** The shared limiter failed and the node's own bucket decided instead; called at most every 10 s. */
   onDegraded?: (err: unknown) => void;
 }
+
+type Scope = 'user' | 'connection' | 'search';
+
+const TOO_MANY: Record<Scope, string> = {
+  user: 'messages from this account',
+  connection: 'frames on this connection',
+  search: 'searches from this account',
+};
 
 /** Tokens of a user's shared bucket this node took and has not spent yet. */
 interface Share {
@@ -61,6 +71,21 @@ export class RateLimits {
       wait = this.degraded(key, now, err);
     }
     if (wait > 0) throw this.limited('user', wait);
+  }
+
+  /** Throws rate_limited when the user's search bucket is empty; degrades as `write` does. */
+  async search(userId: string): Promise<void> {
+    const rule = this.opts.search;
+    if (!rule) return;
+    const key = `s:${userId}`;
+    const now = Date.now();
+    let wait: number;
+    try {
+      wait = await this.shared.take(key, 1, rule, now);
+    } catch (err) {
+      wait = this.degraded(key, now, err, rule);
+    }
+    if (wait > 0) throw this.limited('search', wait);
   }
 
   private async writeFromShare(key: string, opts: { tokens: number; ttlMs: number }): Promise<void> {
@@ -107,12 +132,12 @@ export class RateLimits {
   }
 
   /** The shared limiter failed: this node's own bucket decides. */
-  private degraded(key: string, now: number, err: unknown): number {
+  private degraded(key: string, now: number, err: unknown, rule: RateRule = this.opts.user): number {
     if (now - this.degradedReportedAt >= 10_000) {
       this.degradedReportedAt = now;
       this.opts.onDegraded?.(err);
     }
-    return this.local.take(key, 1, this.opts.user, now);
+    return this.local.take(key, 1, rule, now);
   }
 
   frame(connId: string): void {
@@ -120,9 +145,9 @@ export class RateLimits {
     if (wait > 0) throw this.limited('connection', wait);
   }
 
-  private limited(scope: 'user' | 'connection', waitMs: number): ParleyError {
+  private limited(scope: Scope, waitMs: number): ParleyError {
     this.opts.onLimited?.(scope);
     const ms = Math.max(1, Math.ceil(waitMs));
-    return new ParleyError('rate_limited', `Too many ${scope === 'user' ? 'messages from this account' : 'frames on this connection'}; retry in ${ms} ms.`, ms);
+    return new ParleyError('rate_limited', `Too many ${TOO_MANY[scope]}; retry in ${ms} ms.`, ms);
   }
 }

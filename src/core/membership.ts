@@ -11,6 +11,8 @@ import { LoadingCache } from './loading-cache.js';
 export interface MembershipEntry {
   kind: ConversationKind;
   roles: Map<Id, Role>;
+  /** End-to-end encrypted (R18): fixed at creation, so caching it is always right. */
+  encrypted: boolean;
 }
 
 export class MembershipCache {
@@ -30,7 +32,7 @@ export class MembershipCache {
 
   private async load(conversationId: Id): Promise<MembershipEntry | undefined> {
     const conv = await this.store.get(conversationId);
-    return conv && { kind: conv.kind, roles: new Map(conv.members.map((m) => [m.userId, m.role])) };
+    return conv && { kind: conv.kind, roles: new Map(conv.members.map((m) => [m.userId, m.role])), encrypted: conv.encrypted === true };
   }
 
   /** The caller's role; not_found for an unknown conversation, forbidden for a non-member. */

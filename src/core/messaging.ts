@@ -1,12 +1,14 @@
 /** Sending, editing, deleting and reacting to messages: the write path of a chat. */
-import type { ConversationEvent, Id, Message } from '../protocol/model.js';
+import type { Attachment, ConversationEvent, Id, Message } from '../protocol/model.js';
 import type { AppendInput, Store } from './ports/store.js';
 import type { IdGenerator } from './ids.js';
 import type { MembershipCache, MembershipEntry } from './membership.js';
 import type { BlockService } from './blocks.js';
 import type { Fanout } from './fanout.js';
 import type { RateLimits } from './limits.js';
+import type { EnvelopeCheck } from './envelopes.js';
 import { badRequest, codePoints, conflict, forbidden, notFound, refuseUnstorable, tooLarge } from './errors.js';
+import { looksLikeEnvelope } from '../protocol/e2e.js';
 
 export type WriteResult = { event: ConversationEvent } | { message: Message };
 
@@ -15,6 +17,13 @@ export interface MessagingObserver {
   appended(seconds: number): void;
   /** A user sent a message (new or a retry), whatever the transport: they are no longer typing there. */
   sent(actorId: Id, conversationId: Id): void;
+  /** A new message was appended (not a retry): the notifier notes it, without I/O. */
+  created?(message: Message): void;
+}
+
+/** Turns a sender's upload ids into the references a message carries (core/attachments.ts). */
+export interface AttachmentResolver {
+  forMessage(userId: Id, ids: readonly Id[]): Promise<Attachment[]>;
 }
 
 export class MessagingService {
@@ -26,12 +35,28 @@ export class MessagingService {
     private readonly fanout: Fanout,
     private readonly limits: RateLimits,
     private readonly maxBodyChars: number,
+    /** Bodies of end-to-end encrypted conversations (R18); also bounds how long an envelope may be. */
+    private readonly envelopes: EnvelopeCheck,
     private readonly observer?: MessagingObserver,
+    private readonly attachments?: AttachmentResolver,
   ) {}
 
-  /** Idempotent on (conversation, sender, clientId): a retry returns the original message. */
-  async send(actorId: Id, conversationId: Id, clientId: string, body: string, replyTo?: Id): Promise<{ message: Message; created: boolean }> {
-    this.checkBody(body);
+  /**
+   * Idempotent on (conversation, sender, clientId): a retry returns the original message.
+   * `deviceId`, the sending device, is checked against an encrypted body's sender device.
+   * With `attachmentIds` (the sender's uploads, R14) the body may be empty.
+   */
+  async send(
+    actorId: Id,
+    conversationId: Id,
+    clientId: string,
+    body: string,
+    replyTo?: Id,
+    deviceId?: Id,
+    attachmentIds?: readonly Id[],
+  ): Promise<{ message: Message; created: boolean }> {
+    const withFiles = attachmentIds !== undefined && attachmentIds.length > 0;
+    this.checkBody(body, withFiles);
     // The clientId is stored and matched on retries: as sent, or not at all (a lone surrogate read back as U+FFFD).
     refuseUnstorable(clientId, 'clientId');
     await this.limits.write(actorId);
@@ -40,19 +65,44 @@ export class MessagingService {
       const pending = this.requireUnblocked(actorId, entry);
       if (pending) await pending;
     }
-    const message = { id: this.ids.next(), clientId, body, ...(replyTo === undefined ? {} : { replyTo }) };
+    if (entry.encrypted) {
+      // The server would hold the files as sent, in the clear: not until the SDK encrypts them too.
+      if (withFiles) throw badRequest('Attachments are not available in end-to-end encrypted conversations yet.');
+      await this.envelopes.check(conversationId, actorId, deviceId, body);
+    } else this.checkPlainLength(body);
+    let attachments: Attachment[] | undefined;
+    if (withFiles) {
+      if (!this.attachments) throw badRequest('This server does not take attachments.');
+      attachments = await this.attachments.forMessage(actorId, attachmentIds);
+    }
+    const message = {
+      id: this.ids.next(),
+      clientId,
+      body,
+      ...(replyTo === undefined ? {} : { replyTo }),
+      ...(attachments === undefined ? {} : { attachments }),
+    };
     const res = await this.append({ kind: 'message.created', conversationId, actorId, at: Date.now(), message });
     this.observer?.sent(actorId, conversationId);
-    if (res.status === 'appended' && res.event.kind === 'message.created') return { message: res.event.message, created: true };
+    if (res.status === 'appended' && res.event.kind === 'message.created') {
+      this.observer?.created?.(res.event.message);
+      return { message: res.event.message, created: true };
+    }
     if (res.message) return { message: res.message, created: false };
     throw new Error('store returned no message for message.created');
   }
 
-  async edit(actorId: Id, messageId: Id, body: string): Promise<ConversationEvent> {
-    this.checkBody(body);
+  /** A message with attachments may be edited to an empty body; any other may not. */
+  async edit(actorId: Id, messageId: Id, body: string, deviceId?: Id): Promise<ConversationEvent> {
+    const empty = body.trim() === '';
+    this.checkBody(body, empty);
     await this.limits.write(actorId);
     const msg = await this.writable(actorId, messageId, true);
     if (msg.senderId !== actorId) throw forbidden('Only the sender can edit a message.');
+    if (empty && !msg.attachments?.length) throw badRequest('The message body must not be empty.');
+    const { entry } = await this.membership.require(msg.conversationId, actorId);
+    if (entry.encrypted) await this.envelopes.check(msg.conversationId, actorId, deviceId, body);
+    else this.checkPlainLength(body);
     const res = await this.append({ kind: 'message.edited', conversationId: msg.conversationId, actorId, at: Date.now(), messageId, body });
     if (res.status !== 'appended') throw conflict('The message could not be edited.');
     return res.event;
@@ -100,9 +150,21 @@ export class MessagingService {
     return undefined;
   }
 
-  private checkBody(body: string): void {
-    if (body.trim() === '') throw badRequest('The message body must not be empty.');
+  /**
+   * Checks that need no conversation: not blank (unless the message has
+   * files), storable, and not longer than any body may be. A body shaped as an
+   * encrypted envelope may be longer than plain text (it carries a key per
+   * device); which limit applies is known once the conversation is
+   * (checkPlainLength, EnvelopeCheck).
+   */
+  private checkBody(body: string, mayBeEmpty = false): void {
+    if (!mayBeEmpty && body.trim() === '') throw badRequest('The message body must not be empty.');
     refuseUnstorable(body, 'message body');
+    if (!looksLikeEnvelope(body)) this.checkPlainLength(body);
+    else if (body.length > this.envelopes.maxEnvelopeChars) throw tooLarge(`The encrypted message is longer than ${this.envelopes.maxEnvelopeChars} characters.`);
+  }
+
+  private checkPlainLength(body: string): void {
     // UTF-16 length bounds the count of characters from above; count code points only when it matters.
     if (body.length > this.maxBodyChars && codePoints(body) > this.maxBodyChars) {
       throw tooLarge(`The message body is longer than ${this.maxBodyChars} characters.`);

@@ -4,11 +4,14 @@
  * what: only conversations the user is a member of now, which the store
  * enforces in the same query, and a named conversation is checked first so
  * that a stranger's search gets the same 403 or 404 as reading its history.
+ * End-to-end encrypted conversations are never indexed (their bodies are
+ * ciphertext); naming one is a 400 that says so.
  */
 import type { Id, Message, Millis } from '../protocol/model.js';
 import type { Store } from './ports/store.js';
 import { StoreError } from './ports/store.js';
 import type { MembershipCache } from './membership.js';
+import type { RateLimits } from './limits.js';
 import { badRequest } from './errors.js';
 import { searchTerms } from '../protocol/search.js';
 
@@ -38,6 +41,7 @@ export class SearchService {
   constructor(
     private readonly store: Store,
     private readonly membership: MembershipCache,
+    private readonly limits: RateLimits,
   ) {}
 
   async search(userId: Id, req: SearchRequest): Promise<SearchResult> {
@@ -47,7 +51,13 @@ export class SearchService {
     if (req.since !== undefined && req.until !== undefined && req.since > req.until) throw badRequest('"since" must not be after "until".');
     const limit = req.limit ?? SEARCH_DEFAULT_LIMIT;
     if (!Number.isInteger(limit) || limit < 1 || limit > SEARCH_MAX_LIMIT) throw badRequest(`"limit" must be an integer from 1 to ${SEARCH_MAX_LIMIT}.`);
-    if (req.conversationId !== undefined) await this.membership.require(req.conversationId, userId);
+    // Only a search that would read the index spends the budget: a malformed one costs nothing anyway.
+    await this.limits.search(userId);
+    if (req.conversationId !== undefined) {
+      const { entry } = await this.membership.require(req.conversationId, userId);
+      // Not indexed, by design (R18): the server holds only ciphertext there.
+      if (entry.encrypted) throw badRequest('Search is not available in an end-to-end encrypted conversation: the server cannot read its messages.');
+    }
     try {
       const page = await this.store.search.search({
         userId,

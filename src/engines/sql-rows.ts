@@ -3,7 +3,7 @@
  * names for users, devices, blocks and retention targets, the same key for a
  * direct pair and the same conversation-list cursor, so these are written once.
  */
-import { StoreError, type BlockRecord, type DeviceRecord, type RetentionTarget } from '../core/ports/store.js';
+import { StoreError, type BlockRecord, type DeviceKeyRecord, type DeviceRecord, type RetentionTarget } from '../core/ports/store.js';
 import type { User } from '../protocol/model.js';
 
 export interface UserRow {
@@ -63,10 +63,32 @@ export const toRetentionTarget = (r: RetentionTargetRow): RetentionTarget => ({
   lastSeq: r.last_seq,
 });
 
-/** The unique key of a direct conversation: the pair in a fixed order, whoever creates it. */
-export function directKey(a: string, b: string): string {
-  return JSON.stringify(a < b ? [a, b] : [b, a]);
+/**
+ * The unique key of a direct conversation: the pair in a fixed order, whoever
+ * creates it; an end-to-end encrypted one (R18) is another key of the pair.
+ */
+export function directKey(a: string, b: string, encrypted = false): string {
+  const pair = a < b ? [a, b] : [b, a];
+  return JSON.stringify(encrypted ? [...pair, 'e2e'] : pair);
 }
+
+export interface DeviceKeyRow {
+  device_id: string;
+  user_id: string;
+  identity_key: string;
+  agreement_key: string;
+  signature: string;
+  created_at: number;
+}
+
+export const toDeviceKeys = (r: DeviceKeyRow): DeviceKeyRecord => ({
+  userId: r.user_id,
+  deviceId: r.device_id,
+  identityKey: r.identity_key,
+  agreementKey: r.agreement_key,
+  signature: r.signature,
+  createdAt: Number(r.created_at),
+});
 
 /** The conversation-list cursor: the last item's (updatedAt, id), opaque to clients. */
 export function encodeCursor(updatedAt: number, id: string): string {

@@ -39,7 +39,7 @@ export class Metrics {
       registers,
     });
     this.retentionCleared = new Counter({ name: 'parley_retention_cleared_events_total', help: 'Events (messages and others) deleted by retention policies.', registers });
-    this.rateLimited = new Counter({ name: 'parley_rate_limited_total', help: 'Frames refused by rate limits.', labelNames: ['scope'], registers });
+    this.rateLimited = new Counter({ name: 'parley_rate_limited_total', help: 'Requests and frames refused by rate limits, by scope (user writes, connection frames, searches, logins).', labelNames: ['scope'], registers });
     this.closes = new Counter({ name: 'parley_socket_closes_total', help: 'WebSocket closes by code.', labelNames: ['code'], registers });
     this.slowReaders = new Counter({
       name: 'parley_slow_reader_closes_total',

@@ -12,3 +12,9 @@ export const IdStr = Type.String({ minLength: 1, maxLength: 64, pattern: NO_NUL 
 
 /** Text the server looks things up by (a username prefix or cursor, a list of ids). */
 export const LookupText = (opts: { minLength?: number; maxLength: number }) => Type.String({ ...opts, pattern: NO_NUL });
+
+/** Extension (R14): most attachments one message may carry. */
+export const MAX_ATTACHMENTS = 10;
+
+/** Attachment ids of a message being sent: at most MAX_ATTACHMENTS. */
+export const AttachmentIds = Type.Array(IdStr, { maxItems: MAX_ATTACHMENTS });

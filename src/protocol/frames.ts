@@ -14,7 +14,7 @@ import type {
   User,
 } from './model.js';
 import type { ErrorCode } from './errors.js';
-import { IdStr, NO_NUL } from './fields.js';
+import { AttachmentIds, IdStr, NO_NUL } from './fields.js';
 
 const Ref = Type.Union([Type.String({ maxLength: 128 }), Type.Integer()]);
 /** A seq: JSON numbers past 2^53 are not exact, and past 2^63 no engine takes them (PostgreSQL answered `internal`). */
@@ -33,6 +33,8 @@ export const ClientFrameSchemas = {
     clientId: ClientId,
     body: Body,
     replyTo: Type.Optional(IdStr),
+    /** Extension (R14): ids of the sender's uploads. */
+    attachments: Type.Optional(AttachmentIds),
   }),
   edit: Type.Object({ type: Type.Literal('edit'), ref: Type.Optional(Ref), messageId: IdStr, body: Body }),
   delete: Type.Object({ type: Type.Literal('delete'), ref: Type.Optional(Ref), messageId: IdStr }),

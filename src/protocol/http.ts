@@ -1,6 +1,6 @@
 /** Request schemas of the HTTP API (docs/protocol.md), shared by the server's validation and the SDK's types. */
 import { Type, type Static } from '@sinclair/typebox';
-import { IdStr, LookupText } from './fields.js';
+import { AttachmentIds, IdStr, LookupText } from './fields.js';
 
 const Limit = (max: number) => Type.Optional(Type.Integer({ minimum: 1, maximum: max }));
 
@@ -29,11 +29,24 @@ export const SearchQuery = Type.Object({
   after: Type.Optional(LookupText({ maxLength: 64 })),
 });
 
+/** `encrypted` is an extension (R18): an end-to-end encrypted conversation. */
 export const CreateConversationBody = Type.Union([
-  Type.Object({ kind: Type.Literal('direct'), members: Type.Array(IdStr, { minItems: 1, maxItems: 1 }) }),
+  Type.Object({ kind: Type.Literal('direct'), members: Type.Array(IdStr, { minItems: 1, maxItems: 1 }), encrypted: Type.Optional(Type.Boolean()) }),
   // No length bound on titles here: the core refuses one over 200 characters with too_large, however long it is.
-  Type.Object({ kind: Type.Literal('group'), title: Type.String(), members: Type.Array(IdStr, { maxItems: 10_000 }) }),
+  Type.Object({ kind: Type.Literal('group'), title: Type.String(), members: Type.Array(IdStr, { maxItems: 10_000 }), encrypted: Type.Optional(Type.Boolean()) }),
 ]);
+/**
+ * Extension (R18): the calling device's public keys. Nothing else: a device
+ * publishes only its own keys, so a userId or deviceId field is refused.
+ */
+export const PutKeysBody = Type.Object(
+  {
+    identityKey: Type.String({ maxLength: 128 }),
+    agreementKey: Type.String({ maxLength: 128 }),
+    signature: Type.String({ maxLength: 128 }),
+  },
+  { additionalProperties: false },
+);
 export const ListConversationsQuery = Type.Object({ after: Type.Optional(Type.String({ maxLength: 256 })), limit: Limit(200) });
 export const UpdateConversationBody = Type.Object({
   title: Type.Optional(Type.String()),
@@ -54,6 +67,8 @@ export const SendBody = Type.Object({
   clientId: Type.String({ minLength: 1, maxLength: 128 }),
   body: Type.String(),
   replyTo: Type.Optional(IdStr),
+  /** Extension (R14): ids of the sender's uploads. */
+  attachments: Type.Optional(AttachmentIds),
 });
 export const EditBody = Type.Object({ body: Type.String() });
 export const ReactBody = Type.Object({ reaction: Type.String({ minLength: 1, maxLength: 32 }) });
@@ -69,6 +84,9 @@ export const PollQuery = Type.Object({
   cursor: Type.Optional(Type.Integer({ minimum: 0 })),
   timeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 30_000 })),
 });
+
+/** Extension (R14): `POST /v1/attachments?name=`; the body is the file itself. */
+export const UploadQuery = Type.Object({ name: Type.Optional(Type.String({ maxLength: 1024 })) });
 
 export type RegisterBody = Static<typeof RegisterBody>;
 export type LoginBody = Static<typeof LoginBody>;

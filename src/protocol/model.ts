@@ -3,6 +3,8 @@
  * Browser-safe: no Node imports, shared by the server, the SDK and the web app.
  */
 
+import type { E2eStatus } from './e2e.js';
+
 export type Id = string;
 /** Milliseconds since the Unix epoch. */
 export type Millis = number;
@@ -43,6 +45,8 @@ export interface Conversation {
   retentionDays?: number;
   /** Extension (R8): events at or below this seq were removed by retention; absent when none were. */
   clearedThroughSeq?: number;
+  /** Extension (R18): end-to-end encrypted (set at creation, never changes); absent when not. */
+  encrypted?: true;
 }
 
 /** emoji → ids of the users who reacted with it, in the order they did. */
@@ -62,6 +66,45 @@ export interface Message {
   deletedAt?: Millis;
   /** Extension: absent when nobody reacted. */
   reactions?: Reactions;
+  /** Set by the SDK, never by a server: how it read an end-to-end encrypted body (protocol/e2e.ts). */
+  e2e?: E2eStatus;
+  /** Extension (R14): files sent with the message, as references; absent when none (and once deleted). */
+  attachments?: Attachment[];
+}
+
+/**
+ * Extension (R14): a file as a message carries it: the reference and what a
+ * client needs to show it before fetching anything. The bytes are at
+ * `GET /v1/attachments/:id`, an image's thumbnail at `GET /v1/attachments/:id/thumbnail`.
+ */
+export interface Attachment {
+  id: Id;
+  /** Media type, such as `image/png` (for an image, the format it really is). */
+  type: string;
+  /** File name, as uploaded (without any folder). */
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** Images: pixels, as displayed (EXIF rotation applied). */
+  width?: number;
+  height?: number;
+  /** Images: a WebP of at most 320×320 pixels, of this size. */
+  thumbnail?: { width: number; height: number };
+}
+
+/** Extension (R14): what this server accepts, as `GET /v1/attachments/limits` tells it. */
+export interface AttachmentLimits {
+  /** Largest file, in bytes. */
+  maxBytes: number;
+  /** Media types that may be attached: exact ones, `type/*` families, or `*\/*` for anything. */
+  types: string[];
+  /** Most attachments per message. */
+  maxPerMessage: number;
+}
+
+/** Extension (R14): an upload as `POST /v1/attachments` answers it. */
+export interface UploadedAttachment extends Attachment {
+  createdAt: Millis;
 }
 
 interface EventBase {
@@ -73,7 +116,7 @@ interface EventBase {
 
 export type ConversationEvent =
   | (EventBase & { kind: 'message.created'; message: Message })
-  | (EventBase & { kind: 'message.edited'; messageId: Id; body: string })
+  | (EventBase & { kind: 'message.edited'; messageId: Id; body: string; e2e?: E2eStatus })
   | (EventBase & { kind: 'message.deleted'; messageId: Id })
   | (EventBase & { kind: 'message.reacted'; messageId: Id; reaction: string; active: boolean })
   | (EventBase & { kind: 'member.joined'; userId: Id; role: Role })

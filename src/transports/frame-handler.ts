@@ -75,12 +75,12 @@ export class FrameHandler {
       case 'auth':
         throw new ParleyError('bad_request', 'This connection is already authenticated.');
       case 'send': {
-        const { message } = await core.messaging.send(peer.userId, f.conversationId, f.clientId, f.body, f.replyTo);
+        const { message } = await core.messaging.send(peer.userId, f.conversationId, f.clientId, f.body, f.replyTo, peer.deviceId, f.attachments);
         core.metrics.framesOut.inc({ type: 'ack' });
         return out(messageAckFrame(f.ref, message));
       }
       case 'edit':
-        return reply({ type: 'ack', ref: f.ref, event: await core.messaging.edit(peer.userId, f.messageId, f.body) });
+        return reply({ type: 'ack', ref: f.ref, event: await core.messaging.edit(peer.userId, f.messageId, f.body, peer.deviceId) });
       case 'delete':
         return reply({ type: 'ack', ref: f.ref, event: await core.messaging.delete(peer.userId, f.messageId) });
       case 'react':

@@ -357,7 +357,9 @@ describe('accounts and sessions over HTTP and WebSocket', () => {
 describe('expired access tokens', () => {
   let h: Harness;
   before(async () => {
-    h = await Harness.start({ accessTokenTtlSec: 1 });
+    // Times are whole seconds in a JWT: a token of TTL n is valid for n-1 to n seconds after it is made,
+    // so 1 s left the first request below racing an expiry that could come within milliseconds.
+    h = await Harness.start({ accessTokenTtlSec: 3 });
   });
   after(async () => {
     await h?.close();
@@ -366,7 +368,7 @@ describe('expired access tokens', () => {
   test('an expired access token is 401 on HTTP and closes 4001 on WebSocket; refresh still works', async () => {
     const u = await h.api.user('exp');
     expectStatus(await h.api.req('GET', '/v1/me', { token: u.token }), 200);
-    await sleep(2100);
+    await sleep(3100);
     expectError(await h.api.req('GET', '/v1/me', { token: u.token }), 401, 'unauthorized', 'expired');
     const ws = await h.raw('expired');
     ws.send({ type: 'auth', ref: 'x', token: u.token });

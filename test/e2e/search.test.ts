@@ -217,3 +217,30 @@ describe('search', () => {
     assert.deepEqual(bodies(await search(again, { q: late })), [`${late} just before`]);
   });
 });
+
+describe('search rate limit', () => {
+  let h: Harness;
+  before(async () => {
+    h = await Harness.start({ rateSearchPerSec: 2, rateSearchBurst: 4 });
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  test('a user gets the burst, then 429 with the wait; malformed searches and other users spend none of it', async () => {
+    const [a, b] = await h.api.users(2, 'srl');
+    assert.ok(a && b);
+    const get = (u: TestUser, q: string) => h.api.req<Page>('GET', `/v1/search?q=${encodeURIComponent(q)}`, { token: u.token });
+    for (let i = 0; i < 6; i++) expectError(await get(a, '!!!'), 400, 'bad_request', 'no word in it');
+    for (let i = 0; i < 4; i++) expectStatus(await get(a, 'hello'), 200, `search ${i + 1}`);
+    const refused = await get(a, 'hello');
+    expectError(refused, 429, 'rate_limited');
+    const body = refused.body as unknown as { error: { message: string; retryAfterMs: number } };
+    assert.match(body.error.message, /searches/);
+    assert.ok(body.error.retryAfterMs > 0 && body.error.retryAfterMs <= 500, `retryAfterMs ${body.error.retryAfterMs}`);
+    assert.equal(refused.headers.get('retry-after'), '1');
+    expectStatus(await get(b, 'hello'), 200, 'another user has their own budget');
+    await new Promise((r) => setTimeout(r, body.error.retryAfterMs + 20));
+    expectStatus(await get(a, 'hello'), 200, 'after the wait');
+  });
+});

@@ -95,7 +95,7 @@ describe('PostgreSQL search', { skip }, () => {
       );
       return r.rows[0];
     });
-    assert.deepEqual(state, { version: 5, unfilled: '0', valid: true, trigger: '1' });
+    assert.deepEqual(state, { version: Math.max(...MIGRATIONS.map((m) => m.version)), unfilled: '0', valid: true, trigger: '1' });
     assert.deepEqual(bodies(await find(s, { userId: 'ua', terms: ['plan'] })), ['Planning the quarterly offsite']);
     assert.deepEqual(bodies(await find(s, { userId: 'ua', terms: ['bistro'] })), ['Dinner at the bistro?']);
     assert.deepEqual(bodies(await find(s, { userId: 'ua', terms: ['cafe'] })), [], 'the text before the edit is not searchable');
@@ -139,7 +139,7 @@ describe('PostgreSQL search', { skip }, () => {
       versions: (await c.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r) => r.version),
     }));
     assert.equal(after.oid, oid, 'the index built by hand is kept, not built again');
-    assert.deepEqual(after.versions, [1, 2, 3, 4, 5]);
+    assert.deepEqual(after.versions, MIGRATIONS.map((m) => m.version));
     assert.equal((await find(s, { userId: 'ua', terms: ['prepared'] })).messages.length, 1);
   });
 

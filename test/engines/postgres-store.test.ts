@@ -226,11 +226,12 @@ describe('PostgreSQL store engine', { skip }, () => {
       );
       return Object.fromEntries(r.rows.map((row) => [row.table, row.key]));
     });
-    for (const table of ['events', 'messages', 'members', 'reactions']) assert.equal(keys[table]?.[0], 'conversation_id', table);
+    for (const table of ['events', 'messages', 'members', 'reactions', 'attachment_refs']) assert.equal(keys[table]?.[0], 'conversation_id', table);
     assert.deepEqual(keys.events, ['conversation_id', 'seq']);
     assert.equal(keys.blocks?.[0], 'blocker_id', 'blocks belong to users, not conversations');
+    assert.deepEqual(keys.device_keys, ['device_id'], 'device keys belong to devices');
     assert.deepEqual(Object.keys(keys).sort(), [
-      'blocks', 'conversations', 'devices', 'direct_pairs', 'events', 'members', 'messages', 'reactions', 'refresh_tokens', 'schema_migrations', 'users',
+      'attachment_refs', 'attachments', 'blocks', 'conversations', 'device_keys', 'devices', 'direct_pairs', 'events', 'members', 'messages', 'push_subscriptions', 'reactions', 'refresh_tokens', 'schema_migrations', 'server_secrets', 'users',
     ]);
   });
 

@@ -26,6 +26,8 @@ export const FAST: Partial<Config> = {
   rateUserBurst: 100000,
   rateConnPerSec: 100000,
   rateConnBurst: 100000,
+  rateSearchPerSec: 100000,
+  rateSearchBurst: 100000,
 };
 
 /** What the suite needs of a running server, in this process or a child. */

@@ -104,6 +104,20 @@ export function limiterSuite(
       assert.deepEqual(await upTo(T0 + 5_000, 1), { taken: 0, waitMs: 100 });
     });
 
+    it('waitFor answers what take would, and removes nothing', async () => {
+      const waitFor = async (now: number, cost = 1): Promise<number> => limiter.waitFor('k', cost, RULE, now);
+      assert.equal(await waitFor(T0), 0, 'an untouched bucket is full');
+      await takes('k', T0, 4);
+      assert.equal(await waitFor(T0), 0);
+      assert.equal(await waitFor(T0, 2), 100);
+      for (let i = 0; i < 5; i++) assert.equal(await waitFor(T0), 0, 'asking spends nothing');
+      assert.equal(await take('k', T0), 0);
+      assert.equal(await waitFor(T0 + 30), 70);
+      assert.equal(await take('k', T0 + 30), 70, 'take agrees');
+      assert.equal(await waitFor(T0 + 100), 0);
+      await assert.rejects(async () => limiter.waitFor('k', 6, RULE, T0), RangeError);
+    });
+
     it('takeUpTo refuses a max below one', async () => {
       await assert.rejects(async () => limiter.takeUpTo('k', 0, RULE, T0), RangeError);
     });

@@ -26,6 +26,19 @@ export function presenceSuite(
       await dispose(p);
     });
 
+    it('tells which users have a live connection, invisible ones included, until it lapses or goes', async () => {
+      assert.deepEqual(await p.connectedAmong([], T0), []);
+      await p.connect('u1', 'c1', T0, TTL);
+      await p.connect('u2', 'c2', T0, TTL);
+      await p.setStatus('u2', 'invisible', T0 + 1);
+      await p.connect('u3', 'c3', T0, TTL);
+      await p.disconnect('u3', 'c3', T0 + 2);
+      assert.deepEqual(await p.connectedAmong(['u3', 'u2', 'nobody', 'u1'], T0 + 10), ['u2', 'u1']);
+      await p.touch('u1', 'c1', T0 + TTL / 2, TTL);
+      assert.deepEqual(await p.connectedAmong(['u1', 'u2'], T0 + TTL), ['u1'], 'u2 lapsed at its expiry, swept or not');
+      assert.deepEqual(await p.connectedAmong(['u1', 'u2'], T0 + TTL + TTL / 2), [], 'u1 lapsed too');
+    });
+
     it('shows unknown users as offline with no lastActiveAt', async () => {
       assert.deepEqual(await p.get(['nobody']), [{ userId: 'nobody', status: 'offline' }]);
     });

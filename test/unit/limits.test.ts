@@ -16,6 +16,10 @@ class DownLimiter implements Limiter {
     this.calls++;
     return Promise.reject(new Error('Redis is unreachable'));
   }
+  waitFor(): Promise<number> {
+    this.calls++;
+    return Promise.reject(new Error('Redis is unreachable'));
+  }
   close(): Promise<void> {
     return Promise.resolve();
   }
@@ -52,6 +56,11 @@ class SharedBucket implements Limiter {
     this.calls++;
     await new Promise((r) => setImmediate(r));
     return this.engine.takeUpTo(key, max, rule, now);
+  }
+  async waitFor(key: string, cost: number, rule: RateRule, now: number): Promise<number> {
+    this.calls++;
+    await new Promise((r) => setImmediate(r));
+    return this.engine.waitFor(key, cost, rule, now);
   }
   close(): Promise<void> {
     return Promise.resolve();

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { ParleyClient } from '../../src/client/index.js';
 import { ParleyError } from '../../src/client/index.js';
 import { ChatScreen } from './chat.js';
+import { clearDrafts } from './conversation.js';
 import { Logo } from './icons.js';
 import { errorText } from './util.js';
 
@@ -11,7 +12,11 @@ export function App({ client }: { client: ParleyClient }) {
   const [phase, setPhase] = useState<Phase>('loading');
 
   useEffect(() => {
-    const off = client.on('session', (u) => setPhase(u ? 'signed-in' : 'signed-out'));
+    const off = client.on('session', (u) => {
+      // Whoever signs in next on this page must not find the last account's unsent text.
+      if (!u) clearDrafts();
+      setPhase(u ? 'signed-in' : 'signed-out');
+    });
     client
       .restore()
       .then((ok) => setPhase(ok ? 'signed-in' : 'signed-out'))
@@ -121,10 +126,19 @@ function AuthScreen({ client }: { client: ParleyClient }) {
   );
 }
 
+/** "in 40 seconds", "in 3 minutes"; "in a moment" when the server gave no wait. */
+function waitText(ms: number | undefined): string {
+  if (ms === undefined || ms <= 0) return 'in a moment';
+  const s = Math.ceil(ms / 1000);
+  if (s < 60) return s === 1 ? 'in a second' : `in ${s} seconds`;
+  const m = Math.ceil(s / 60);
+  return m === 1 ? 'in a minute' : `in ${m} minutes`;
+}
+
 function explain(err: ParleyError, mode: 'login' | 'register'): string {
   if (err.code === 'conflict') return 'That username is taken. Try another one.';
   if (err.code === 'unauthorized') return 'Wrong username or password.';
-  if (err.code === 'rate_limited') return 'Too many attempts. Wait a moment and try again.';
+  if (err.code === 'rate_limited') return `Too many attempts. Try again ${waitText(err.retryAfterMs)}.`;
   if (err.code === 'bad_request')
     return mode === 'register' ? 'Usernames are 3–32 letters, digits, dots, dashes or underscores; passwords at least 8 characters.' : errorText(err, 'Something went wrong. Please try again.');
   // A transport failure as a plain sentence (UNREACHABLE); the server's reason as it is.

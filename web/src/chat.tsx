@@ -3,11 +3,13 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import type { ClientEvents, ConnectionState, ConversationState, Id, ParleyClient, PresenceRequest } from '../../src/client/index.js';
 import { NewChatDialog, NewGroupDialog } from './dialogs.js';
 import { useClientVersion, useHash } from './hooks.js';
-import { Close, LogOut, Plus, Search, Users, Wifi } from './icons.js';
+import { Close, Lock, LogOut, Plus, Search, Users, Wifi } from './icons.js';
 import { ConversationPane } from './conversation.js';
+import { attachmentSummary } from './attachments.js';
 import { SearchPanel, type JumpTarget } from './search.js';
 import { Avatar } from './avatar.js';
-import { conversationTitle, displayName, errorText, listTime, peerOf } from './util.js';
+import { NotificationsToggle } from './notifications.js';
+import { conversationTitle, displayName, errorText, listTime, messageText, peerOf } from './util.js';
 
 export function ChatScreen({ client }: { client: ParleyClient }) {
   useClientVersion(client);
@@ -121,6 +123,7 @@ export function ChatScreen({ client }: { client: ParleyClient }) {
       <div class="panes">
         <Sidebar
           client={client}
+          onNotice={setAppNotice}
           openId={current?.id}
           onOpen={open}
           onNew={setDialog}
@@ -230,6 +233,7 @@ function Sidebar({
   search,
   onSearch,
   searchButton,
+  onNotice,
 }: {
   client: ParleyClient;
   openId: Id | undefined;
@@ -239,6 +243,8 @@ function Sidebar({
   search: ComponentChildren;
   onSearch: () => void;
   searchButton: { current: HTMLButtonElement | null };
+  /** A failure of the sidebar's own actions (turning notifications on), told above the panes. */
+  onNotice: (text: string) => void;
 }) {
   const [filter, setFilter] = useState('');
   const listRef = useRef<HTMLUListElement>(null);
@@ -276,6 +282,7 @@ function Sidebar({
         <button class="icon-btn" aria-label="New group" title="New group" onClick={() => onNew('group')}>
           <Users />
         </button>
+        <NotificationsToggle client={client} onError={onNotice} />
         <button class="icon-btn" aria-label="Sign out" title="Sign out" onClick={() => void client.logout()}>
           <LogOut />
         </button>
@@ -351,10 +358,10 @@ function ConversationItem({ client, conv, active, onOpen }: { client: ParleyClie
   const me = client.user?.id;
   let preview: string;
   if (typing.length) preview = conv.conversation.kind === 'group' ? `${displayName(client, typing[0] as Id)} is typing…` : 'typing…';
-  else if (pending) preview = `${pending.state === 'failed' ? 'Not sent' : 'Queued'}: ${pending.body}`;
+  else if (pending) preview = `${pending.state === 'failed' ? 'Not sent' : 'Queued'}: ${pending.body || attachmentSummary(pending.attachments)}`;
   else if (last) {
     const who = last.senderId === me ? 'You: ' : conv.conversation.kind === 'group' ? `${displayName(client, last.senderId)}: ` : '';
-    preview = who + last.body;
+    preview = who + (messageText(last) || attachmentSummary(last.attachments));
   } else preview = conv.conversation.kind === 'group' ? `${conv.conversation.members.length} members` : 'No messages yet';
   const when = last?.createdAt ?? conv.conversation.updatedAt;
   const unread = conv.unread;
@@ -363,7 +370,7 @@ function ConversationItem({ client, conv, active, onOpen }: { client: ParleyClie
       <button
         class={`conv-item ${active ? 'active' : ''} ${unread ? 'unread' : ''}`}
         aria-current={active ? 'true' : undefined}
-        aria-label={`${title}${unread ? `, ${unread} unread` : ''}`}
+        aria-label={`${title}${conv.conversation.encrypted ? ', end-to-end encrypted' : ''}${unread ? `, ${unread} unread` : ''}`}
         onClick={() => onOpen(conv.id)}
         data-conversation={conv.id}
       >
@@ -374,7 +381,14 @@ function ConversationItem({ client, conv, active, onOpen }: { client: ParleyClie
         )}
         <span class="conv-text">
           <span class="conv-top">
-            <span class="conv-title">{title}</span>
+            <span class="conv-title">
+              {conv.conversation.encrypted && (
+                <span class="e2e-mark" title="End-to-end encrypted" aria-label="End-to-end encrypted" role="img" data-testid="e2e-mark">
+                  <Lock size={12} />
+                </span>
+              )}
+              {title}
+            </span>
             <span class="conv-time">{listTime(when)}</span>
           </span>
           <span class="conv-bottom">

@@ -2,9 +2,26 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preac
 import type { ConversationState, Id, Message, OutboxItem, ParleyClient } from '../../src/client/index.js';
 import { Avatar } from './avatar.js';
 import type { JumpTarget } from './search.js';
-import { AddMembersDialog, ConfirmDialog, RetentionDialog } from './dialogs.js';
-import { Alert, Back, Ban, Check, Clock, Close, DoubleCheck, Pencil, Reply, Send, Smile, Trash, UserPlus } from './icons.js';
-import { QUICK_REACTIONS, SERVER_DEFAULT, colorFor, conversationTitle, dayLabel, displayName, errorText, peerOf, presenceText, retentionLabel, sameDay, timeOf } from './util.js';
+import { AddMembersDialog, ConfirmDialog, RetentionDialog, SafetyNumberDialog } from './dialogs.js';
+import { Alert, Back, Ban, Check, Clock, Close, DoubleCheck, Lock, Paperclip, Pencil, Reply, Send, Smile, Trash, UserPlus } from './icons.js';
+import { AttachmentList, TrayView, attachmentSummary, useTray, type UploadTray } from './attachments.js';
+import {
+  E2E_EXPLAINED,
+  QUICK_REACTIONS,
+  SERVER_DEFAULT,
+  colorFor,
+  conversationTitle,
+  dayLabel,
+  displayName,
+  errorText,
+  messageText,
+  peerOf,
+  presenceText,
+  retentionLabel,
+  sameDay,
+  timeOf,
+  unreadableText,
+} from './util.js';
 
 const MAX_BODY = 4000;
 /** How far back a search result is looked for: pages of history (of 50) loaded before giving up. */
@@ -44,12 +61,16 @@ export function ConversationPane({
   const [blockBusy, setBlockBusy] = useState(false);
   const [retentionOpen, setRetentionOpen] = useState(false);
   const [retentionBusy, setRetentionBusy] = useState(false);
+  const [safetyOpen, setSafetyOpen] = useState(false);
   // The composer's text lives here, beside `editing`, so that starting an edit sets both in one
   // update: the "Editing message" bar never shows before the old text is in the box, and nothing
   // typed after it shows can be overwritten. A draft per conversation survives switching back and
   // forth; while editing it is kept aside (in `drafts`) and comes back when the edit ends.
   const [text, setText] = useState(() => drafts.get(conv.id) ?? '');
   const composerRef = useRef<HTMLTextAreaElement>(null);
+  // Files for the next message (R14): picked, dropped on the pane or pasted; uploaded at once.
+  const tray = useTray(client, conv.id);
+  const [dropping, setDropping] = useState(false);
 
   useEffect(() => {
     void client.loadLatest(conv.id);
@@ -132,7 +153,30 @@ export function ConversationPane({
   );
 
   return (
-    <section class="conversation" aria-label={title}>
+    <section
+      class={`conversation ${dropping ? 'dropping' : ''}`}
+      aria-label={title}
+      onDragOver={(e) => {
+        if (blocked || !e.dataTransfer?.types.includes('Files')) return;
+        e.preventDefault();
+        setDropping(true);
+      }}
+      onDragLeave={(e) => {
+        if (!(e.currentTarget as HTMLElement).contains(e.relatedTarget as Node | null)) setDropping(false);
+      }}
+      onDrop={(e) => {
+        setDropping(false);
+        const files = [...(e.dataTransfer?.files ?? [])];
+        if (blocked || files.length === 0) return;
+        e.preventDefault();
+        void tray.add(files);
+      }}
+    >
+      {dropping && (
+        <div class="drop-hint" aria-hidden="true">
+          Drop files to send them here
+        </div>
+      )}
       <header class="conv-head">
         <button class="icon-btn back" aria-label="Back to conversations" onClick={onBack}>
           <Back />
@@ -149,6 +193,18 @@ export function ConversationPane({
               Messages kept {keepText}
             </p>
           )}
+          {conv.conversation.encrypted &&
+            (other ? (
+              <button class="conv-e2e link" data-testid="conv-e2e" title={E2E_EXPLAINED} aria-haspopup="dialog" onClick={() => setSafetyOpen(true)}>
+                <Lock size={12} />
+                End-to-end encrypted
+              </button>
+            ) : (
+              <p class="conv-e2e" data-testid="conv-e2e" title={E2E_EXPLAINED}>
+                <Lock size={12} />
+                End-to-end encrypted
+              </p>
+            ))}
         </div>
         {isGroup && (myRole === 'owner' || myRole === 'admin') && (
           <button class="icon-btn" aria-label="Add members" title="Add members" onClick={() => setAdding(true)}>
@@ -204,6 +260,7 @@ export function ConversationPane({
           client={client}
           conv={conv}
           inputRef={composerRef}
+          tray={tray}
           text={text}
           setText={setText}
           replyTo={replyTo}
@@ -213,7 +270,7 @@ export function ConversationPane({
             if (editing) endEdit();
           }}
           onEditLast={() => {
-            const mine = [...conv.messages].reverse().find((m) => m.senderId === me && !m.deletedAt);
+            const mine = [...conv.messages].reverse().find((m) => m.senderId === me && !m.deletedAt && !unreadableText(m));
             if (mine) startEdit(mine);
           }}
           onError={setNotice}
@@ -231,6 +288,7 @@ export function ConversationPane({
           }}
         />
       )}
+      {safetyOpen && other && <SafetyNumberDialog client={client} userId={other} name={title} onClose={() => setSafetyOpen(false)} />}
       {retentionOpen && <RetentionDialog current={keepDays} busy={retentionBusy} onClose={() => setRetentionOpen(false)} onSave={(days) => void saveRetention(days)} />}
       {adding && <AddMembersDialog client={client} conv={conv} onClose={() => setAdding(false)} />}
       {deleting && (
@@ -468,7 +526,7 @@ function ReplyQuote({ client, conv, id }: { client: ParleyClient; conv: Conversa
   return (
     <div class="quote">
       <strong>{target ? displayName(client, target.senderId) : 'Reply'}</strong>
-      <span>{target ? (target.deletedAt ? 'Message deleted' : target.body) : 'An earlier message'}</span>
+      <span>{target ? (target.deletedAt ? 'Message deleted' : messageText(target) || attachmentSummary(target.attachments)) : 'An earlier message'}</span>
     </div>
   );
 }
@@ -500,6 +558,8 @@ function MessageRow({
   const [picker, setPicker] = useState(false);
   const me = client.user?.id;
   const deleted = !!m.deletedAt;
+  // An end-to-end encrypted message this device cannot read (R18): said so, never an empty bubble; not editable.
+  const unreadable = deleted ? undefined : unreadableText(m);
   const name = displayName(client, m.senderId);
   const react = (r: string): void => {
     setPicker(false);
@@ -508,7 +568,7 @@ function MessageRow({
   const onKey = (e: KeyboardEvent): void => {
     if (e.target !== e.currentTarget) return;
     if (e.key === 'r') onReply(m);
-    else if (e.key === 'e' && mine && !deleted) onEdit(m);
+    else if (e.key === 'e' && mine && !deleted && !unreadable) onEdit(m);
     else if (e.key === 'Delete' && mine && !deleted) onDelete(m);
     else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
       const sib = (e.key === 'ArrowDown' ? nextMsg : prevMsg)(e.currentTarget as HTMLElement);
@@ -529,7 +589,16 @@ function MessageRow({
       {!mine && showName && first && <div class="msg-name" style={{ color: colorFor(m.senderId) }}>{name}</div>}
       <div class="bubble">
         {m.replyTo && !deleted && <ReplyQuote client={client} conv={conv} id={m.replyTo} />}
-        {deleted ? <p class="body muted">This message was deleted</p> : <p class="body">{m.body}</p>}
+        {!deleted && m.attachments && m.attachments.length > 0 && <AttachmentList client={client} attachments={m.attachments} />}
+        {deleted ? (
+          <p class="body muted">This message was deleted</p>
+        ) : unreadable ? (
+          <p class="body muted unreadable" data-testid="unreadable">
+            <Lock size={12} /> {unreadable}
+          </p>
+        ) : (
+          m.body && <p class="body">{m.body}</p>
+        )}
         <span class="meta">
           {m.editedAt && !deleted && <span class="edited">edited</span>}
           <time dateTime={new Date(m.createdAt).toISOString()}>{timeOf(m.createdAt)}</time>
@@ -560,7 +629,7 @@ function MessageRow({
           <button class="icon-btn small" aria-label="Reply" onClick={() => onReply(m)}>
             <Reply size={16} />
           </button>
-          {mine && (
+          {mine && !unreadable && (
             <button class="icon-btn small" aria-label="Edit" onClick={() => onEdit(m)}>
               <Pencil size={16} />
             </button>
@@ -601,7 +670,8 @@ function QueuedRow({ client, item, first, conv }: { client: ParleyClient; item: 
     <div class={`msg mine queued ${first ? 'first' : ''} ${item.state === 'failed' ? 'failed' : ''}`} data-client-id={item.clientId} data-outbox={item.state}>
       <div class="bubble">
         {item.replyTo && <ReplyQuote client={client} conv={conv} id={item.replyTo} />}
-        <p class="body">{item.body}</p>
+        {item.attachments && item.attachments.length > 0 && <AttachmentList client={client} attachments={item.attachments} />}
+        {item.body && <p class="body">{item.body}</p>}
         <span class="meta">
           <span class="queued-label">{item.state === 'failed' ? 'Not sent' : client.state === 'online' ? 'Sending…' : 'Queued'}</span>
           <time dateTime={new Date(item.createdAt).toISOString()}>{timeOf(item.createdAt)}</time>
@@ -627,6 +697,7 @@ function Composer({
   client,
   conv,
   inputRef,
+  tray,
   text,
   setText,
   replyTo,
@@ -638,6 +709,7 @@ function Composer({
   client: ParleyClient;
   conv: ConversationState;
   inputRef: { current: HTMLTextAreaElement | null };
+  tray: UploadTray;
   text: string;
   setText: (text: string) => void;
   replyTo: Message | undefined;
@@ -657,9 +729,13 @@ function Composer({
   }, [text, inputRef]);
 
   const tooLong = text.length > MAX_BODY;
+  const fileInput = useRef<HTMLInputElement>(null);
+  const files = editing ? [] : tray.ready;
+  // A message waits for its uploads; one with files needs no text.
+  const canSend = !tooLong && (editing ? !!text.trim() : !tray.uploading && (!!text.trim() || files.length > 0));
   const submit = async (): Promise<void> => {
     const body = text.trim();
-    if (!body || tooLong) return;
+    if (!canSend) return;
     if (editing) {
       // Ending the edit puts back the draft that was there before it.
       onCancel();
@@ -675,7 +751,8 @@ function Composer({
     drafts.delete(conv.id);
     const reply = replyTo?.id;
     onCancel();
-    await client.send(conv.id, body, reply ? { replyTo: reply } : {});
+    tray.clear();
+    await client.send(conv.id, body, { ...(reply ? { replyTo: reply } : {}), ...(files.length ? { attachments: files } : {}) });
   };
 
   const onKey = (e: KeyboardEvent): void => {
@@ -715,11 +792,27 @@ function Composer({
           </button>
         </div>
       )}
+      {!editing && <TrayView tray={tray} />}
       <div class="composer-row">
+        <input
+          ref={fileInput}
+          type="file"
+          multiple
+          hidden
+          data-testid="file-input"
+          onChange={(e) => {
+            const picked = [...(e.currentTarget.files ?? [])];
+            e.currentTarget.value = '';
+            if (picked.length) void tray.add(picked);
+          }}
+        />
+        <button type="button" class="icon-btn attach-btn" aria-label="Attach files" title="Attach files" disabled={!!editing} onClick={() => fileInput.current?.click()}>
+          <Paperclip />
+        </button>
         <textarea
           ref={inputRef}
           rows={1}
-          placeholder={client.state === 'online' ? 'Write a message' : 'Write a message (it will be sent when you are back online)'}
+          placeholder={`Write ${conv.conversation.encrypted ? 'an encrypted' : 'a'} message${client.state === 'online' ? '' : ' (it will be sent when you are back online)'}`}
           aria-label="Message"
           value={text}
           onInput={(e) => {
@@ -732,9 +825,21 @@ function Composer({
             }
           }}
           onKeyDown={onKey}
+          onPaste={(e) => {
+            const pasted = [...(e.clipboardData?.files ?? [])];
+            if (pasted.length === 0 || editing) return;
+            e.preventDefault();
+            void tray.add(pasted);
+          }}
           onBlur={() => client.stopTyping(conv.id)}
         />
-        <button class="send-btn" type="submit" aria-label={editing ? 'Save edit' : 'Send'} disabled={!text.trim() || tooLong}>
+        <button
+          class="send-btn"
+          type="submit"
+          aria-label={editing ? 'Save edit' : 'Send'}
+          title={!editing && tray.uploading ? 'Waiting for the files to upload' : undefined}
+          disabled={!canSend}
+        >
           {editing ? <Check /> : <Send />}
         </button>
       </div>
@@ -748,3 +853,8 @@ function Composer({
 }
 
 const drafts = new Map<Id, string>();
+
+/** Forgets every conversation's draft (on sign-out). */
+export function clearDrafts(): void {
+  drafts.clear();
+}

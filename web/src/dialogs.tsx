@@ -2,10 +2,10 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ConversationState, Id, ParleyClient, User } from '../../src/client/index.js';
 import { Avatar } from './avatar.js';
-import { Close, Search } from './icons.js';
-import { RETENTION_CHOICES, SERVER_DEFAULT, errorText, retentionLabel } from './util.js';
+import { Close, Lock, Search } from './icons.js';
+import { E2E_EXPLAINED, RETENTION_CHOICES, SERVER_DEFAULT, errorText, retentionLabel } from './util.js';
 
-function Dialog({ title, onClose, children }: { title: string; onClose: () => void; children: ComponentChildren }) {
+export function Dialog({ title, onClose, children }: { title: string; onClose: () => void; children: ComponentChildren }) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const prev = document.activeElement as HTMLElement | null;
@@ -97,13 +97,32 @@ function UserResults({ client, users, onPick, picked }: { client: ParleyClient; 
   );
 }
 
+/**
+ * The "End-to-end encrypted" choice of a new chat or group (R18), with what it costs said beside
+ * it. Disabled where this browser has no WebCrypto (a page served over plain http from another
+ * host), with the reason.
+ */
+function EncryptedChoice({ client, checked, onChange }: { client: ParleyClient; checked: boolean; onChange: (on: boolean) => void }) {
+  const available = client.e2eAvailable;
+  return (
+    <label class="choice e2e-choice">
+      <input type="checkbox" checked={checked && available} disabled={!available} onChange={(e) => onChange(e.currentTarget.checked)} data-testid="e2e-choice" />
+      <span>
+        <Lock size={14} /> End-to-end encrypted
+      </span>
+      <em>{available ? E2E_EXPLAINED : 'Not available in this browser: it needs a secure (https) page.'}</em>
+    </label>
+  );
+}
+
 export function NewChatDialog({ client, onClose, onOpen }: { client: ParleyClient; onClose: () => void; onOpen: (id: Id) => void }) {
   const [q, setQ] = useState('');
   const { users, busy, error } = useUserSearch(client, q);
   const [err, setErr] = useState('');
+  const [encrypted, setEncrypted] = useState(false);
   const pick = async (u: User): Promise<void> => {
     try {
-      const c = await client.startDirect(u.id);
+      const c = await client.startDirect(u.id, { encrypted });
       onClose();
       onOpen(c.id);
     } catch (e) {
@@ -116,6 +135,7 @@ export function NewChatDialog({ client, onClose, onOpen }: { client: ParleyClien
         <Search size={16} />
         <input placeholder="Find people by username" aria-label="Username" value={q} onInput={(e) => setQ(e.currentTarget.value)} autoCapitalize="none" spellcheck={false} />
       </label>
+      <EncryptedChoice client={client} checked={encrypted} onChange={setEncrypted} />
       <UserResults client={client} users={users} onPick={(u) => void pick(u)} />
       {q.trim() && !busy && users.length === 0 && !error && <p class="hint">Nobody with a username starting with “{q.trim()}”.</p>}
       {(error || err) && (
@@ -164,12 +184,13 @@ export function NewGroupDialog({ client, onClose, onOpen }: { client: ParleyClie
   const [picked, setPicked] = useState(new Map<Id, User>());
   const [err, setErr] = useState('');
   const [busy, setBusy] = useState(false);
+  const [encrypted, setEncrypted] = useState(false);
   const create = async (e: Event): Promise<void> => {
     e.preventDefault();
     if (!title.trim()) return;
     setBusy(true);
     try {
-      const c = await client.createGroup(title.trim(), [...picked.keys()]);
+      const c = await client.createGroup(title.trim(), [...picked.keys()], { encrypted });
       onClose();
       onOpen(c.id);
     } catch (e2) {
@@ -185,6 +206,7 @@ export function NewGroupDialog({ client, onClose, onOpen }: { client: ParleyClie
           <input required maxLength={100} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
         </label>
         <MemberPicker client={client} picked={picked} setPicked={setPicked} />
+        <EncryptedChoice client={client} checked={encrypted} onChange={setEncrypted} />
         {err && (
           <p class="form-error" role="alert">
             {err}
@@ -289,6 +311,47 @@ export function RetentionDialog({ current, busy, onClose, onSave }: { current: n
           </button>
         </div>
       </form>
+    </Dialog>
+  );
+}
+
+/**
+ * The safety number of an end-to-end encrypted direct chat (R18): the same 60 digits on both
+ * sides unless someone in between swapped keys. Read from the server's key directory when opened.
+ */
+export function SafetyNumberDialog({ client, userId, name, onClose }: { client: ParleyClient; userId: Id; name: string; onClose: () => void }) {
+  const [number, setNumber] = useState<string | undefined>();
+  const [err, setErr] = useState('');
+  useEffect(() => {
+    let live = true;
+    client
+      .safetyNumber(userId)
+      .then((n) => live && setNumber(n))
+      .catch((e) => live && setErr(errorText(e, 'Could not read the keys. Please try again.')));
+    return () => {
+      live = false;
+    };
+  }, [client, userId]);
+  return (
+    <Dialog title="End-to-end encrypted" onClose={onClose}>
+      <p class="dialog-text">{E2E_EXPLAINED}</p>
+      <p class="dialog-text">To check that nobody in between can read along, compare this number with {name}'s, in person or on a call. It changes when either of you signs in on a new device.</p>
+      {number ? (
+        <p class="safety-number" data-testid="safety-number" aria-label={`Safety number ${number}`}>
+          {number}
+        </p>
+      ) : err ? (
+        <p class="form-error" role="alert">
+          {err}
+        </p>
+      ) : (
+        <p class="hint">Reading the keys…</p>
+      )}
+      <div class="row end">
+        <button class="btn" onClick={onClose}>
+          Close
+        </button>
+      </div>
     </Dialog>
   );
 }

@@ -78,7 +78,10 @@ export function SearchPanel({
   const listRef = useRef<HTMLUListElement>(null);
   const run = useRef(0);
   const offline = client.state === 'offline';
-  const scope = onlyHere ? openId : undefined;
+  const here = openId ? client.conversation(openId) : undefined;
+  // Not indexed (R18): the server cannot read an end-to-end encrypted conversation, so it is not offered.
+  const hereEncrypted = here?.conversation.encrypted === true;
+  const scope = onlyHere && !hereEncrypted ? openId : undefined;
   const terms = searchTerms(q);
   const wanted = terms.length > 0;
 
@@ -168,8 +171,8 @@ export function SearchPanel({
     e.preventDefault();
   };
 
-  const here = openId ? client.conversation(openId) : undefined;
   const empty = status === 'done' && results.length === 0;
+  const anyEncrypted = client.conversations().some((c) => c.conversation.encrypted);
   return (
     <section
       class="search-panel"
@@ -199,7 +202,12 @@ export function SearchPanel({
           <Close size={16} />
         </button>
       </div>
-      {here && (
+      {here && hereEncrypted && (
+        <p class="search-scope search-e2e" data-testid="search-e2e">
+          Search is not available in {conversationTitle(client, here)}: it is end-to-end encrypted, so the server cannot read its messages.
+        </p>
+      )}
+      {here && !hereEncrypted && (
         <label class="search-scope">
           <input type="checkbox" checked={onlyHere} onChange={(e) => setOnlyHere(e.currentTarget.checked)} />
           <span>Only in {conversationTitle(client, here)}</span>
@@ -213,7 +221,9 @@ export function SearchPanel({
             : !wanted
               ? q.trim()
                 ? 'Type a word with a letter or a digit.'
-                : 'Find messages in all your conversations.'
+                : anyEncrypted
+                  ? 'Find messages in all your conversations except end-to-end encrypted ones.'
+                  : 'Find messages in all your conversations.'
               : status === 'loading' && results.length === 0
                 ? 'Searching…'
                 : empty

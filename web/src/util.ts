@@ -1,4 +1,4 @@
-import type { ConversationState, Id, ParleyClient, PresenceEntry } from '../../src/client/index.js';
+import type { ConversationState, Id, Message, ParleyClient, PresenceEntry } from '../../src/client/index.js';
 import { ParleyError } from '../../src/client/index.js';
 
 /** What every notice and form error says when the server could not be reached (no answer at all). */
@@ -111,3 +111,28 @@ export const SERVER_DEFAULT = 'Server default';
 export const RETENTION_CHOICES: (number | null)[] = [null, 1, 7, 30, 365];
 
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🎉'];
+
+/**
+ * What to show for a message of an end-to-end encrypted conversation that this device cannot read
+ * (the SDK gives it an empty body and says why), instead of an empty bubble. Undefined when it reads.
+ */
+export function unreadableText(m: Message): string | undefined {
+  if (m.e2e?.ok !== false) return undefined;
+  switch (m.e2e.reason) {
+    case 'not-for-this-device':
+      return 'Sent before this device was signed in; it cannot be read here.';
+    case 'bad-signature':
+      return 'This message failed its security check and is hidden.';
+    default:
+      return 'This message could not be decrypted on this device.';
+  }
+}
+
+/** A message's text for previews and quotes: its body, or why it cannot be read. */
+export function messageText(m: Message): string {
+  return unreadableText(m) ?? m.body;
+}
+
+/** Said wherever one picks end-to-end encryption, so the trade-off is known before it is made. */
+export const E2E_EXPLAINED =
+  'Only the people in it can read its messages: the server stores them encrypted. Message search does not cover it, and a device signed in later cannot read what was sent before.';

@@ -11,6 +11,9 @@
  * one: it answers how many it took, or 0 and the wait until one would be. A
  * node keeps them as its local share of a shared bucket (core/limits.ts), so
  * a busy user costs one round trip per share instead of one per write.
+ *
+ * `waitFor` answers what `take` would answer and removes nothing: for budgets
+ * spent only on an outcome known later (a failed login), checked before it.
  */
 export interface RateRule {
   ratePerSec: number;
@@ -26,5 +29,6 @@ export interface Taken {
 export interface Limiter {
   take(key: string, cost: number, rule: RateRule, now: number): number | Promise<number>;
   takeUpTo(key: string, max: number, rule: RateRule, now: number): Taken | Promise<Taken>;
+  waitFor(key: string, cost: number, rule: RateRule, now: number): number | Promise<number>;
   close(): Promise<void>;
 }

@@ -33,5 +33,11 @@ export interface Presence {
   disconnect(userId: Id, connectionId: string, at: Millis): Promise<PresenceChange | undefined>;
   sweep(now: Millis): Promise<PresenceChange[]>;
   get(userIds: readonly Id[]): Promise<PresenceSnapshot[]>;
+  /**
+   * Extension (R12): those of `userIds` with at least one connection whose TTL
+   * has not lapsed at `now`, whatever their status (invisible included): who
+   * has a device that receives messages live, and so needs no push.
+   */
+  connectedAmong(userIds: readonly Id[], now: Millis): Promise<Id[]>;
   close(): Promise<void>;
 }

@@ -10,6 +10,7 @@
  * - Every read returns plain objects owned by the caller.
  */
 import type {
+  Attachment,
   Conversation,
   ConversationEvent,
   ConversationKind,
@@ -20,6 +21,7 @@ import type {
   Role,
   User,
 } from '../../protocol/model.js';
+import type { DeviceKeys } from '../../protocol/e2e.js';
 
 export class StoreError extends Error {
   constructor(
@@ -66,6 +68,7 @@ export interface DeviceStore {
   get(id: Id): Promise<DeviceRecord | undefined>;
   /** Devices of a user that are not revoked, newest first. */
   listActive(userId: Id): Promise<DeviceRecord[]>;
+  /** Also removes the device's push subscriptions (PushStore). */
   revoke(id: Id, at: Millis): Promise<void>;
   touch(id: Id, at: Millis): Promise<void>;
   /** Stores only the hash of a refresh token. */
@@ -110,8 +113,11 @@ export interface ConversationPage {
 }
 
 export interface ConversationStore {
-  /** The direct conversation between two users, or undefined. */
-  findDirect(a: Id, b: Id): Promise<Conversation | undefined>;
+  /**
+   * The direct conversation between two users, or undefined. A pair has at
+   * most one plain and one end-to-end encrypted direct conversation.
+   */
+  findDirect(a: Id, b: Id, encrypted?: boolean): Promise<Conversation | undefined>;
   /**
    * Creates a conversation with its initial members (no log events: creation is
    * announced by `conversation` frames). For `direct`, creating a pair that
@@ -123,6 +129,8 @@ export interface ConversationStore {
     title?: string;
     members: { userId: Id; role: Role }[];
     at: Millis;
+    /** End-to-end encrypted (R18): kept for the conversation's life. */
+    encrypted?: boolean;
   }): Promise<{ conversation: Conversation; created: boolean }>;
   get(id: Id): Promise<Conversation | undefined>;
   /** As `get`, plus unreadCount and lastMessage as that member sees them (as in listForUser). */
@@ -148,7 +156,14 @@ export interface ConversationStore {
  * atomic step.
  */
 export type AppendInput =
-  | { kind: 'message.created'; conversationId: Id; actorId: Id; at: Millis; message: { id: Id; clientId: string; body: string; replyTo?: Id } }
+  | {
+      kind: 'message.created';
+      conversationId: Id;
+      actorId: Id;
+      at: Millis;
+      /** `attachments`: uploads of the actor (AttachmentStore), as the message will carry them. */
+      message: { id: Id; clientId: string; body: string; replyTo?: Id; attachments?: Attachment[] };
+    }
   | { kind: 'message.edited'; conversationId: Id; actorId: Id; at: Millis; messageId: Id; body: string }
   | { kind: 'message.deleted'; conversationId: Id; actorId: Id; at: Millis; messageId: Id }
   | { kind: 'message.reacted'; conversationId: Id; actorId: Id; at: Millis; messageId: Id; reaction: string; active: boolean }
@@ -269,14 +284,136 @@ export interface SearchStore {
   indexed(): Promise<void>;
 }
 
+/** A device's public keys for end-to-end encryption (R18), as published. */
+export type DeviceKeyRecord = DeviceKeys;
+
+/**
+ * The public keys of devices (R18). A device publishes its keys once; they
+ * stay its keys for its life and go with it: a revoked device's keys are never
+ * listed again.
+ */
+export interface DeviceKeyStore {
+  /**
+   * Publishes a device's keys: 'created' the first time, 'same' when the device
+   * already has these identity and agreement keys (the first signature is
+   * kept), 'different' when it has others (nothing is written). Throws
+   * StoreError('not_found') for an unknown device.
+   */
+  put(record: DeviceKeyRecord): Promise<'created' | 'same' | 'different'>;
+  /** Keys of the users' devices that are not revoked, by userId, then oldest device first. */
+  forUsers(userIds: readonly Id[]): Promise<DeviceKeyRecord[]>;
+  /** Keys of the devices, not revoked, of the conversation's members now; same order. */
+  forConversation(conversationId: Id): Promise<DeviceKeyRecord[]>;
+}
+
+/** An upload as stored (R14): the metadata of a blob the core put. */
+export interface AttachmentRecord {
+  id: Id;
+  uploaderId: Id;
+  type: string;
+  name: string;
+  size: number;
+  /** SHA-256 of the bytes, lower-case hex. */
+  sha256: string;
+  width?: number;
+  height?: number;
+  thumbnail?: { width: number; height: number };
+  createdAt: Millis;
+}
+
+/**
+ * Uploads and who may see them (R14). An upload is referenced by the messages
+ * that carry it (EventStore.append of a `message.created` with attachments
+ * adds the references, in the same atomic step; deleting the message or
+ * clearing it by retention drops them). It is *pending* until a first message
+ * carries it, *attached* while one does, and *released* once none does any
+ * more: a released upload is no one's to read or attach again, and waits for
+ * the sweeper like a pending one.
+ *
+ * `append` refuses a `message.created` whose attachments are not all the
+ * actor's and pending or attached with StoreError('not_found').
+ */
+export interface AttachmentStore {
+  /** Records a new, pending upload. Throws StoreError('not_found') for an unknown uploader. */
+  create(record: AttachmentRecord): Promise<void>;
+  /**
+   * The upload if `userId` may read it now: they uploaded it and it is not
+   * released, or they are a member of a conversation where a message carries it.
+   */
+  readable(id: Id, userId: Id): Promise<AttachmentRecord | undefined>;
+  /** Those of `ids` that `uploaderId` uploaded and may attach (pending or attached), in any order. */
+  usable(uploaderId: Id, ids: readonly Id[]): Promise<AttachmentRecord[]>;
+  /**
+   * Ids of uploads nothing references since before `before` (pending since
+   * their upload, released since their last reference went), at most `limit`,
+   * oldest first.
+   */
+  unreferenced(before: Millis, limit: number): Promise<Id[]>;
+  /**
+   * Deletes the record of an upload that is still unreferenced since before
+   * `before`; false when it is not (any more), even when a message carrying it
+   * is being appended at the same moment, on any node.
+   */
+  remove(id: Id, before: Millis): Promise<boolean>;
+}
+
+/** Extension (R12): where a device wants push notifications, as the core checked and stored it. */
+export interface PushSubscriptionRecord {
+  id: Id;
+  userId: Id;
+  deviceId: Id;
+  kind: 'webpush' | 'apns' | 'fcm';
+  /** Web Push: the endpoint URL; APNs and FCM: the device token. One per kind in the whole store. */
+  address: string;
+  /** Web Push only: the browser's P-256 key and auth secret, base64url. */
+  p256dh?: string;
+  auth?: string;
+  /** APNs only: the app's bundle id, when not the server's default topic. */
+  topic?: string;
+  createdAt: Millis;
+}
+
+/**
+ * Push subscriptions (R12) and the server-wide secrets they need (the VAPID
+ * key pair). A subscription belongs to a device: revoking the device
+ * (`devices.revoke`) removes its subscriptions in the same step, and no read
+ * here returns one of a revoked device.
+ */
+export interface PushStore {
+  /**
+   * Stores a subscription, or takes over the one with the same (kind,
+   * address): a token registered again belongs to the device that registered
+   * it last (a phone that changed hands must not get the old owner's
+   * notifications). The record keeps its id then; created tells which.
+   * Throws StoreError('not_found') for an unknown user or device.
+   */
+  put(sub: PushSubscriptionRecord): Promise<{ subscription: PushSubscriptionRecord; created: boolean }>;
+  get(id: Id): Promise<PushSubscriptionRecord | undefined>;
+  /** The user's subscriptions, ascending by id, keyset after `afterId`. */
+  listForUser(userId: Id, limit: number, afterId?: Id): Promise<PushSubscriptionRecord[]>;
+  countForDevice(deviceId: Id): Promise<number>;
+  /** Every subscription of these users (any number of them). */
+  forUsers(userIds: readonly Id[]): Promise<PushSubscriptionRecord[]>;
+  /** False when there was none. */
+  remove(id: Id): Promise<boolean>;
+  /**
+   * A value shared by every node: stores `value` under `name` unless one is
+   * there, and returns the one stored (the first writer's, under races).
+   */
+  ensureSecret(name: string, value: string): Promise<string>;
+}
+
 export interface Store {
   users: UserStore;
   devices: DeviceStore;
+  keys: DeviceKeyStore;
   conversations: ConversationStore;
   events: EventStore;
   blocks: BlockStore;
   retention: RetentionStore;
   search: SearchStore;
+  attachments: AttachmentStore;
+  push: PushStore;
   /** Resolves when every accepted write is durable; then releases resources. */
   close(): Promise<void>;
   /** Cheap liveness probe for /readyz. */

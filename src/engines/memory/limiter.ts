@@ -31,6 +31,19 @@ export class MemoryLimiter implements Limiter {
 
   /** @throws RangeError when `cost` exceeds `burst` (it could never pass) or the rate is not positive. */
   take(key: string, cost: number, rule: RateRule, now: number): number {
+    const { wait, fullAfter } = this.after(key, cost, rule, now);
+    if (wait > 0) return wait;
+    this.fullAt.set(key, fullAfter);
+    return 0;
+  }
+
+  /** @throws RangeError as `take` does. */
+  waitFor(key: string, cost: number, rule: RateRule, now: number): number {
+    return this.after(key, cost, rule, now).wait;
+  }
+
+  /** What taking `cost` at `now` would leave, and the wait (0 when it would pass). */
+  private after(key: string, cost: number, rule: RateRule, now: number): { wait: number; fullAfter: number } {
     if (!(cost <= rule.burst && rule.ratePerSec > 0)) {
       throw new RangeError(`cannot take ${cost} from a bucket of ${rule.burst} at ${rule.ratePerSec}/s`);
     }
@@ -38,9 +51,7 @@ export class MemoryLimiter implements Limiter {
     const msPerToken = 1000 / rule.ratePerSec;
     const fullAfter = Math.max(this.fullAt.get(key) ?? now, now) + cost * msPerToken;
     const wait = fullAfter - rule.burst * msPerToken - now;
-    if (wait > EPSILON_MS) return Math.ceil(wait);
-    this.fullAt.set(key, fullAfter);
-    return 0;
+    return { wait: wait > EPSILON_MS ? Math.ceil(wait) : 0, fullAfter };
   }
 
   /** @throws RangeError when `max` is below 1 or the rate is not positive. */

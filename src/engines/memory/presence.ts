@@ -92,6 +92,15 @@ export class MemoryPresence implements Presence {
     });
   }
 
+  async connectedAmong(userIds: readonly Id[], now: Millis): Promise<Id[]> {
+    return userIds.filter((userId) => {
+      const user = this.users.get(userId);
+      if (!user) return false;
+      for (const expiresAt of user.connections.values()) if (expiresAt > now) return true;
+      return false;
+    });
+  }
+
   async close(): Promise<void> {
     this.users.clear();
     this.connected.clear();

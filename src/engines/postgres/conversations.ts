@@ -24,6 +24,7 @@ interface ConversationRow {
   updated_at: number;
   retention_days: number | null;
   cleared_through_seq: number;
+  encrypted: boolean;
   members: Member[];
 }
 
@@ -53,7 +54,7 @@ const UNREAD_OF = (conv: string, user: string, lastRead: string): string => `(
 
 /** The columns of a Conversation, for a row of conversations named `t`. */
 const COLUMNS = (t: string): string =>
-  `${t}.id, ${t}.kind, ${t}.title, ${t}.last_seq, ${t}.created_at, ${t}.updated_at, ${t}.retention_days, ${t}.cleared_through_seq`;
+  `${t}.id, ${t}.kind, ${t}.title, ${t}.last_seq, ${t}.created_at, ${t}.updated_at, ${t}.retention_days, ${t}.cleared_through_seq, ${t}.encrypted`;
 
 const GET = `SELECT ${COLUMNS('c')}, ${MEMBERS_OF('c.id')} FROM conversations c`;
 
@@ -82,7 +83,7 @@ const LIST = (keyset: boolean): string => `
 
 const CREATE_GROUP = `
   WITH conv AS (
-    INSERT INTO conversations (id, kind, title, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id
+    INSERT INTO conversations (id, kind, title, created_at, updated_at, encrypted) VALUES ($1, $2, $3, $4, $4, $6) RETURNING id
   )
   INSERT INTO members (conversation_id, user_id, role)
   SELECT conv.id, m.user_id, m.role FROM conv, jsonb_to_recordset($5::jsonb) AS m(user_id text, role text)`;
@@ -94,9 +95,9 @@ const CREATE_GROUP = `
  */
 const CREATE_DIRECT = `
   WITH pair AS (
-    INSERT INTO direct_pairs (pair_key, conversation_id) VALUES ($6, $1) ON CONFLICT (pair_key) DO NOTHING RETURNING conversation_id
+    INSERT INTO direct_pairs (pair_key, conversation_id) VALUES ($7, $1) ON CONFLICT (pair_key) DO NOTHING RETURNING conversation_id
   ), conv AS (
-    INSERT INTO conversations (id, kind, title, created_at, updated_at) SELECT $1, $2, $3, $4, $4 FROM pair RETURNING id
+    INSERT INTO conversations (id, kind, title, created_at, updated_at, encrypted) SELECT $1, $2, $3, $4, $4, $6 FROM pair RETURNING id
   ), mem AS (
     INSERT INTO members (conversation_id, user_id, role)
     SELECT conv.id, m.user_id, m.role FROM conv, jsonb_to_recordset($5::jsonb) AS m(user_id text, role text)
@@ -119,6 +120,7 @@ export class PostgresConversationStore implements ConversationStore {
     // Optional fields are left out, not set to undefined.
     if (r.retention_days !== null) c.retentionDays = r.retention_days;
     if (r.cleared_through_seq > 0) c.clearedThroughSeq = r.cleared_through_seq;
+    if (r.encrypted) c.encrypted = true;
     return c;
   }
 
@@ -129,10 +131,10 @@ export class PostgresConversationStore implements ConversationStore {
     return c;
   }
 
-  async findDirect(a: string, b: string): Promise<Conversation | undefined> {
+  async findDirect(a: string, b: string, encrypted = false): Promise<Conversation | undefined> {
     const [r] = await this.db.query<ConversationRow>(
       `${GET} WHERE c.id = (SELECT d.conversation_id FROM direct_pairs d WHERE d.pair_key = $1)`,
-      [directKey(a, b)],
+      [directKey(a, b, encrypted)],
     );
     return r && PostgresConversationStore.toConversation(r);
   }
@@ -140,16 +142,17 @@ export class PostgresConversationStore implements ConversationStore {
   async create(input: CreateInput): Promise<{ conversation: Conversation; created: boolean }> {
     const title = input.title ?? null;
     const members = jsonParam(input.members.map((m) => ({ user_id: m.userId, role: m.role })));
-    const params = [input.id, input.kind, title, input.at, members];
+    const encrypted = input.encrypted === true;
+    const params = [input.id, input.kind, title, input.at, members, encrypted];
     try {
       if (input.kind === 'direct') {
         const users = [...new Set(input.members.map((m) => m.userId))];
         const [a, b] = users;
         if (a === undefined || users.length > 2) throw new Error('a direct conversation has one or two members');
-        const [r] = await this.db.query<{ created: number }>(CREATE_DIRECT, [...params, directKey(a, b ?? a)]);
+        const [r] = await this.db.query<{ created: number }>(CREATE_DIRECT, [...params, directKey(a, b ?? a, encrypted)]);
         if (r?.created !== 1) {
-          const existing = await this.findDirect(a, b ?? a);
-          if (!existing) throw new Error(`direct conversation ${directKey(a, b ?? a)} vanished`);
+          const existing = await this.findDirect(a, b ?? a, encrypted);
+          if (!existing) throw new Error(`direct conversation ${directKey(a, b ?? a, encrypted)} vanished`);
           return { conversation: existing, created: false };
         }
       } else {
@@ -170,6 +173,7 @@ export class PostgresConversationStore implements ConversationStore {
       updatedAt: input.at,
     };
     if (input.title !== undefined) conversation.title = input.title;
+    if (encrypted) conversation.encrypted = true;
     return { conversation, created: true };
   }
 

@@ -38,7 +38,11 @@ export class PostgresDeviceStore implements DeviceStore {
   }
 
   async revoke(id: string, at: number): Promise<void> {
-    await this.db.query('UPDATE devices SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2', [at, id]);
+    // One statement, so the device and its push subscriptions go together.
+    await this.db.query(
+      'WITH r AS (UPDATE devices SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2) DELETE FROM push_subscriptions WHERE device_id = $2',
+      [at, id],
+    );
   }
 
   async touch(id: string, at: number): Promise<void> {

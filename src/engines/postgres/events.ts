@@ -35,7 +35,7 @@ const LOG_AFTER = `
           json_build_object('message', json_strip_nulls(json_build_object(
             'id', m.id, 'conversationId', m.conversation_id, 'seq', m.seq, 'senderId', m.sender_id,
             'clientId', m.client_id, 'body', coalesce(m.created_body, m.body), 'replyTo', m.reply_to,
-            'createdAt', m.created_at)))
+            'createdAt', m.created_at, 'attachments', m.attachments)))
      FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2::bigint ORDER BY m.seq LIMIT $3)
   ORDER BY seq LIMIT $3`;
 

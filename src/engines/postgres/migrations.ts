@@ -13,6 +13,9 @@ import { SCHEMA_V2 } from './schema-v2.js';
 import { SCHEMA_V3 } from './schema-v3.js';
 import { SCHEMA_V4 } from './schema-v4.js';
 import { SCHEMA_V5 } from './schema-v5.js';
+import { SCHEMA_V6 } from './schema-v6.js';
+import { SCHEMA_V8 } from './schema-v8.js';
+import { SCHEMA_V7 } from './schema-v7.js';
 
 export interface Migration {
   version: number;
@@ -26,14 +29,17 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, name: 'blocks', sql: SCHEMA_V3 },
   { version: 4, name: 'retention', sql: SCHEMA_V4 },
   { version: 5, name: 'message search', sql: SCHEMA_V5 },
+  { version: 6, name: 'attachments', sql: SCHEMA_V6 },
+  { version: 7, name: 'push subscriptions', sql: SCHEMA_V7 },
+  { version: 8, name: 'end-to-end encryption', sql: SCHEMA_V8 },
 ];
 
 /** First key of the advisory lock ('Parl'); the second is a hash of the schema name. */
 const LOCK_CLASS = 0x5061726c;
 
 /**
- * Applies, on an open client, every migration newer than the schema's version
- * and returns the versions applied. Creates the schema when it is missing.
+ * Applies, on an open client, every migration the schema has not recorded, in
+ * version order, and returns the versions applied. Creates the schema when it is missing.
  */
 export async function applyMigrations(
   client: pg.ClientBase,
@@ -53,11 +59,13 @@ export async function applyMigrations(
       name       text NOT NULL,
       applied_at bigint NOT NULL
     )`);
-    const current = await client.query<{ v: number }>('SELECT coalesce(max(version), 0) AS v FROM schema_migrations');
-    const from = current.rows[0]?.v ?? 0;
+    // Every migration not recorded, not only those above the highest: features take numbers ahead (a gap is
+    // fine), so a schema may hold 8 before it meets 6.
+    const current = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const done = new Set(current.rows.map((r) => r.version));
     const applied: number[] = [];
     for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
-      if (m.version <= from) continue;
+      if (done.has(m.version)) continue;
       await client.query(m.sql);
       await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
       applied.push(m.version);

@@ -14,12 +14,16 @@ import type { BatcherStats } from './batcher.js';
 import { PostgresConversationStore } from './conversations.js';
 import { Db, checkSchemaName, createPool } from './db.js';
 import { PostgresDeviceStore } from './devices.js';
+import { PostgresDeviceKeyStore } from './keys.js';
 import { PostgresEventStore } from './events.js';
 import { migratePostgres } from './migrations.js';
 import { PostgresUserStore } from './users.js';
 import { PostgresBlockStore } from './blocks.js';
 import { PostgresRetentionStore } from './retention.js';
 import { PostgresSearchStore } from './search.js';
+import { PostgresAttachmentStore } from './attachments.js';
+import { PostgresPushStore } from './push.js';
+import { withTimeout } from '../../shared/timeout.js';
 
 export { migratePostgres } from './migrations.js';
 
@@ -77,11 +81,14 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     schema,
     users: new PostgresUserStore(db),
     devices: new PostgresDeviceStore(db),
+    keys: new PostgresDeviceKeyStore(db),
     conversations: new PostgresConversationStore(db),
     events,
     blocks: new PostgresBlockStore(db),
     retention: new PostgresRetentionStore(db),
     search: new PostgresSearchStore(db),
+    attachments: new PostgresAttachmentStore(db),
+    push: new PostgresPushStore(db),
     stats: () => ({ ...events.stats }),
     close() {
       closing ??= (async () => {
@@ -99,20 +106,4 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       return (await withTimeout(answer, PING_TIMEOUT_MS).catch(() => false)) === true;
     },
   };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }

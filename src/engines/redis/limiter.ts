@@ -91,6 +91,21 @@ export class RedisLimiter implements Limiter {
     return { taken: Number(taken), waitMs: Number(waitMs) };
   }
 
+  /**
+   * One GET and the take's arithmetic here: a read needs no script, and a take
+   * racing it is the same race a caller deciding on any answer already has.
+   * @throws RangeError as `take` does.
+   */
+  async waitFor(key: string, cost: number, rule: RateRule, now: number): Promise<number> {
+    if (!(cost <= rule.burst && rule.ratePerSec > 0)) {
+      throw new RangeError(`cannot take ${cost} from a bucket of ${rule.burst} at ${rule.ratePerSec}/s`);
+    }
+    const stored = await this.redis.get(this.prefix + key);
+    const per = 1000 / rule.ratePerSec;
+    const wait = Math.max(stored === null ? now : Number(stored), now) + cost * per - rule.burst * per - now;
+    return wait > 0.001 ? Math.ceil(wait) : 0;
+  }
+
   /** False while Redis is unreachable; not part of the port, for readiness checks and metrics. */
   connected(): boolean {
     return this.redis.status === 'ready';

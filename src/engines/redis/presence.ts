@@ -100,6 +100,20 @@ export class RedisPresence implements Presence {
     });
   }
 
+  async connectedAmong(userIds: readonly Id[], now: Millis): Promise<Id[]> {
+    if (userIds.length === 0) return [];
+    // A connection lapses at expiresAt <= now (the scripts' lapse): count those above it. Read only, so a
+    // lapsed connection not swept yet is not counted, and nothing changes for sweep to report.
+    const pipeline = this.redis.pipeline();
+    for (const userId of userIds) pipeline.zcount(this.keysOf(userId)[1], `(${now}`, '+inf');
+    const replies = (await pipeline.exec()) ?? [];
+    return userIds.filter((_, i) => {
+      const [error, n] = replies[i] ?? [new Error('presence: missing reply'), 0];
+      if (error) throw error;
+      return Number(n) > 0;
+    });
+  }
+
   /** False while Redis is unreachable; not part of the port, for readiness checks and metrics. */
   connected(): boolean {
     return this.redis.status === 'ready';

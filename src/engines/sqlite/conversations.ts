@@ -26,6 +26,7 @@ export interface ConversationRow {
   updated_at: number;
   retention_days: number | null;
   cleared_through_seq: number;
+  encrypted: number;
 }
 
 interface MemberRow {
@@ -34,7 +35,7 @@ interface MemberRow {
   last_read_seq: number;
 }
 
-const CONVERSATION_COLUMNS = 'c.id, c.kind, c.title, c.last_seq, c.created_at, c.updated_at, c.retention_days, c.cleared_through_seq';
+const CONVERSATION_COLUMNS = 'c.id, c.kind, c.title, c.last_seq, c.created_at, c.updated_at, c.retention_days, c.cleared_through_seq, c.encrypted';
 
 /** The unique key of a direct pair; JSON so no id can forge another pair's key. */
 
@@ -54,11 +55,11 @@ export class SqliteConversationStore implements ConversationStore {
   private readonly createTx;
 
   constructor(db: Database.Database) {
-    this.insertConversation = db.prepare<[string, ConversationKind, string | null, number, number]>(
-      'INSERT INTO conversations (id, kind, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
+    this.insertConversation = db.prepare<[string, ConversationKind, string | null, number, number, number]>(
+      'INSERT INTO conversations (id, kind, title, created_at, updated_at, encrypted) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    this.insertDirect = db.prepare<[string, string | null, string, number, number]>(
-      `INSERT INTO conversations (id, kind, title, direct_key, created_at, updated_at) VALUES (?, 'direct', ?, ?, ?, ?)
+    this.insertDirect = db.prepare<[string, string | null, string, number, number, number]>(
+      `INSERT INTO conversations (id, kind, title, direct_key, created_at, updated_at, encrypted) VALUES (?, 'direct', ?, ?, ?, ?, ?)
        ON CONFLICT (direct_key) DO NOTHING`,
     );
     this.insertMember = db.prepare<[string, string, Role]>('INSERT INTO members (conversation_id, user_id, role) VALUES (?, ?, ?)');
@@ -112,6 +113,7 @@ export class SqliteConversationStore implements ConversationStore {
     if (r.title !== null) c.title = r.title;
     if (r.retention_days !== null) c.retentionDays = r.retention_days;
     if (r.cleared_through_seq > 0) c.clearedThroughSeq = r.cleared_through_seq;
+    if (r.encrypted) c.encrypted = true;
     return c;
   }
 
@@ -121,18 +123,19 @@ export class SqliteConversationStore implements ConversationStore {
 
   private createNow(input: Parameters<ConversationStore['create']>[0]): { conversation: Conversation; created: boolean } {
     const title = input.title ?? null;
+    const encrypted = input.encrypted ? 1 : 0;
     if (input.kind === 'direct') {
       const users = [...new Set(input.members.map((m) => m.userId))];
       const [a, b] = users;
       if (a === undefined || users.length > 2) throw new Error('a direct conversation has one or two members');
-      const key = directKey(a, b ?? a);
-      if (this.insertDirect.run(input.id, title, key, input.at, input.at).changes === 0) {
+      const key = directKey(a, b ?? a, input.encrypted);
+      if (this.insertDirect.run(input.id, title, key, input.at, input.at, encrypted).changes === 0) {
         const existing = this.selectByDirectKey.get(key);
         if (!existing) throw new Error(`direct conversation ${key} vanished`);
         return { conversation: this.toConversation(existing), created: false };
       }
     } else {
-      this.insertConversation.run(input.id, input.kind, title, input.at, input.at);
+      this.insertConversation.run(input.id, input.kind, title, input.at, input.at, encrypted);
     }
     for (const m of input.members) this.insertMember.run(input.id, m.userId, m.role);
     const row = this.selectOne.get(input.id);
@@ -140,8 +143,8 @@ export class SqliteConversationStore implements ConversationStore {
     return { conversation: this.toConversation(row), created: true };
   }
 
-  async findDirect(a: string, b: string): Promise<Conversation | undefined> {
-    const r = this.selectByDirectKey.get(directKey(a, b));
+  async findDirect(a: string, b: string, encrypted = false): Promise<Conversation | undefined> {
+    const r = this.selectByDirectKey.get(directKey(a, b, encrypted));
     return r && this.toConversation(r);
   }
 

@@ -18,7 +18,7 @@ export class SqliteDeviceStore implements DeviceStore {
   private readonly insert;
   private readonly selectOne;
   private readonly selectActive;
-  private readonly updateRevoked;
+  private readonly revokeTx;
   private readonly updateTouched;
   private readonly insertToken;
   private readonly spendToken;
@@ -32,7 +32,12 @@ export class SqliteDeviceStore implements DeviceStore {
     this.selectActive = db.prepare<[string], DeviceRow>(
       'SELECT * FROM devices WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC',
     );
-    this.updateRevoked = db.prepare<[number, string]>('UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?');
+    const updateRevoked = db.prepare<[number, string]>('UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?');
+    const deletePush = db.prepare<[string]>('DELETE FROM push_subscriptions WHERE device_id = ?');
+    this.revokeTx = db.transaction((at: number, id: string) => {
+      updateRevoked.run(at, id);
+      deletePush.run(id);
+    });
     this.updateTouched = db.prepare<[number, string]>('UPDATE devices SET last_active_at = max(last_active_at, ?) WHERE id = ?');
     this.insertToken = db.prepare<[string, string, number]>('INSERT INTO refresh_tokens (token_hash, device_id, expires_at) VALUES (?, ?, ?)');
     // One statement decides and marks, so even two processes on the same file
@@ -63,7 +68,7 @@ export class SqliteDeviceStore implements DeviceStore {
   }
 
   async revoke(id: string, at: number): Promise<void> {
-    this.updateRevoked.run(at, id);
+    this.revokeTx(at, id);
   }
 
   async touch(id: string, at: number): Promise<void> {

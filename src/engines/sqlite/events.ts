@@ -28,7 +28,7 @@
  */
 import type Database from 'better-sqlite3';
 import { StoreError, type AppendInput, type AppendResult, type EventStore } from '../../core/ports/store.js';
-import type { ConversationEvent, Message, Reactions, Role } from '../../protocol/model.js';
+import type { Attachment, ConversationEvent, Message, Reactions, Role } from '../../protocol/model.js';
 import { GroupCommit, type GroupCommitStats, type TransactionGate } from './group-commit.js';
 import { MESSAGE_COLUMNS, toMessage, translate, type MessageRow } from './rows.js';
 
@@ -43,6 +43,7 @@ interface LogRow {
   client_id: string | null;
   body: string | null;
   reply_to: string | null;
+  attachments: string | null;
 }
 
 type Input<K extends AppendInput['kind']> = Extract<AppendInput, { kind: K }>;
@@ -61,10 +62,10 @@ export class SqliteEventStore implements EventStore {
       ),
       // Both sides are read in seq order from their primary keys and merged (no sort, no temp table).
       logAfter: prep<{ conv: string; after: number; limit: number }, LogRow>(
-        `SELECT seq, kind, actor_id, at, payload, NULL AS id, NULL AS client_id, NULL AS body, NULL AS reply_to
+        `SELECT seq, kind, actor_id, at, payload, NULL AS id, NULL AS client_id, NULL AS body, NULL AS reply_to, NULL AS attachments
            FROM events WHERE conversation_id = @conv AND seq > @after
          UNION ALL
-         SELECT seq, 'message.created', sender_id, created_at, NULL, id, client_id, coalesce(created_body, body), reply_to
+         SELECT seq, 'message.created', sender_id, created_at, NULL, id, client_id, coalesce(created_body, body), reply_to, attachments
            FROM messages WHERE conversation_id = @conv AND seq > @after
          ORDER BY seq LIMIT @limit`,
       ),
@@ -76,11 +77,26 @@ export class SqliteEventStore implements EventStore {
         `INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, reply_to, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      // Only for messages with attachments (R14): the references, checked and written in the same savepoint.
+      insertMessageWithAttachments: prep<[string, string, number, string, string, string, string | null, number, string]>(
+        `INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, reply_to, created_at, attachments)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      usableAttachments: prep<[string, string], { n: number }>(
+        `SELECT count(*) AS n FROM attachments
+         WHERE id IN (SELECT value FROM json_each(?)) AND uploader_id = ? AND (attached_at IS NULL OR unreferenced_since IS NULL)`,
+      ),
+      insertRef: prep<[string, number, string]>('INSERT INTO attachment_refs (conversation_id, message_seq, attachment_id) VALUES (?, ?, ?)'),
+      markAttached: prep<[number, string]>(
+        'UPDATE attachments SET attached_at = coalesce(attached_at, ?), unreferenced_since = NULL WHERE id IN (SELECT value FROM json_each(?))',
+      ),
+      // The trigger attachment_refs_released marks an upload whose last reference this was.
+      dropRefs: prep<[string, number]>('DELETE FROM attachment_refs WHERE conversation_id = ? AND message_seq = ?'),
       // The right-hand sides see the row before the update: the first edit keeps the body as sent.
       edit: prep<[string, number, string]>('UPDATE messages SET created_body = coalesce(created_body, body), body = ?, edited_at = ? WHERE id = ?'),
       // A delete removes the text from the log as well (the created event reads created_body or body),
       // so a device catching up never sees it.
-      del: prep<[number, string]>("UPDATE messages SET body = '', created_body = NULL, deleted_at = ?, reactions = NULL WHERE id = ?"),
+      del: prep<[number, string]>("UPDATE messages SET body = '', created_body = NULL, deleted_at = ?, reactions = NULL, attachments = NULL WHERE id = ?"),
       react: prep<[string | null, string]>('UPDATE messages SET reactions = ? WHERE id = ?'),
       scrubEdits: prep<[string, string, string]>(
         `UPDATE events SET payload = json_set(payload, '$.body', '')
@@ -106,8 +122,9 @@ export class SqliteEventStore implements EventStore {
     };
     this.committer = new GroupCommit(db, (input: AppendInput) => this.apply(input), {
       gate,
-      // create() writes nothing before its INSERT, the only statement of it that can fail.
-      savepoint: (input) => input.kind !== 'message.created',
+      // create() writes nothing before its INSERT, the only statement of it that can fail, unless the message
+      // has attachments: their references are written after it.
+      savepoint: (input) => input.kind !== 'message.created' || input.message.attachments !== undefined,
     });
   }
 
@@ -140,6 +157,7 @@ export class SqliteEventStore implements EventStore {
         createdAt: r.at,
       };
       if (r.reply_to !== null) message.replyTo = r.reply_to;
+      if (r.attachments !== null) message.attachments = JSON.parse(r.attachments) as Attachment[];
       return { conversationId, seq: r.seq, kind: 'message.created', at: r.at, actorId: r.actor_id, message };
     });
   }
@@ -186,8 +204,9 @@ export class SqliteEventStore implements EventStore {
         return this.commit(input, seq, { messageId: input.messageId, body: input.body }, this.current(input.messageId));
       }
       case 'message.deleted': {
-        this.liveMessage(input);
+        const row = this.liveMessage(input);
         this.st.del.run(input.at, input.messageId);
+        if (row.attachments !== null) this.st.dropRefs.run(input.conversationId, row.seq);
         this.st.scrubEdits.run(input.conversationId, input.messageId, input.messageId);
         return this.commit(input, seq, { messageId: input.messageId }, this.current(input.messageId));
       }
@@ -219,7 +238,7 @@ export class SqliteEventStore implements EventStore {
 
   private create(input: Input<'message.created'>, seq: number): AppendResult {
     const { conversationId, actorId, at } = input;
-    const { id, clientId, body, replyTo } = input.message;
+    const { id, clientId, body, replyTo, attachments } = input.message;
     const seen = this.st.byClientId.get(conversationId, actorId, clientId);
     if (seen) return { status: 'unchanged', message: toMessage(seen) };
     if (replyTo !== undefined) {
@@ -229,6 +248,7 @@ export class SqliteEventStore implements EventStore {
         throw new StoreError('conflict', 'The message replied to belongs to another conversation.');
       }
     }
+    if (attachments !== undefined) return this.createWithAttachments(input, seq, attachments);
     // Nothing is written before this INSERT, and after it nothing can fail but the disk (which ends the
     // whole transaction): so a message.created needs no savepoint (group-commit.ts).
     try {
@@ -236,11 +256,38 @@ export class SqliteEventStore implements EventStore {
     } catch (err) {
       throw translate(err, 'message');
     }
+    return this.created(input, seq);
+  }
+
+  /** The rarer send (R14), in a savepoint of its own: the uploads are checked, the message and its references written. */
+  private createWithAttachments(input: Input<'message.created'>, seq: number, attachments: Attachment[]): AppendResult {
+    const { conversationId, actorId, at } = input;
+    const { id, clientId, body, replyTo } = input.message;
+    const ids = JSON.stringify(attachments.map((a) => a.id));
+    if (new Set(attachments.map((a) => a.id)).size !== attachments.length || this.st.usableAttachments.get(ids, actorId)?.n !== attachments.length) {
+      throw new StoreError('not_found', 'An attachment of this message is not one of your uploads, or no longer exists.');
+    }
+    try {
+      this.st.insertMessageWithAttachments.run(id, conversationId, seq, actorId, clientId, body, replyTo ?? null, at, JSON.stringify(attachments));
+    } catch (err) {
+      throw translate(err, 'message');
+    }
+    for (const a of attachments) this.st.insertRef.run(conversationId, seq, a.id);
+    this.st.markAttached.run(at, ids);
+    return this.created(input, seq);
+  }
+
+  private created(input: Input<'message.created'>, seq: number): AppendResult {
+    const { conversationId, actorId, at } = input;
+    const { id, clientId, body, replyTo, attachments } = input.message;
     this.st.bump.run(seq, at, conversationId);
     const message: Message = { id, conversationId, seq, senderId: actorId, clientId, body, createdAt: at };
     if (replyTo !== undefined) message.replyTo = replyTo;
+    if (attachments !== undefined) message.attachments = attachments.map((a) => ({ ...a }));
     // The event's message is a copy: the result's message may be changed by the caller.
-    const event: ConversationEvent = { conversationId, seq, kind: 'message.created', at, actorId, message: { ...message } };
+    const copy = { ...message };
+    if (attachments !== undefined) copy.attachments = attachments.map((a) => ({ ...a }));
+    const event: ConversationEvent = { conversationId, seq, kind: 'message.created', at, actorId, message: copy };
     return { status: 'appended', event, message };
   }
 

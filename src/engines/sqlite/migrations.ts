@@ -199,23 +199,125 @@ export const MIGRATIONS: readonly Migration[] = [
       END;
     `,
   },
+  {
+    // R14: attachments. An upload's metadata (the bytes are in the blob
+    // store); the messages that carry it (attachment_refs, written by the
+    // append of such a message only, so other sends write nothing more);
+    // and the references as the message shows them (messages.attachments,
+    // JSON, read with the row as reactions are). A reference goes with its
+    // message: the delete of a message drops its references (events.ts), a
+    // retention clear cascades. unreferenced_since is set at upload, cleared
+    // by the first reference, and set again by the trigger when the last one
+    // goes: the sweeper's index. attached_at tells a released upload (no one
+    // may read or attach it again) from a pending one.
+    version: 6,
+    name: 'attachments',
+    sql: `
+      CREATE TABLE attachments (
+        id                 TEXT PRIMARY KEY,
+        uploader_id        TEXT NOT NULL REFERENCES users(id),
+        type               TEXT NOT NULL,
+        name               TEXT NOT NULL,
+        size               INTEGER NOT NULL,
+        sha256             TEXT NOT NULL,
+        width              INTEGER,
+        height             INTEGER,
+        thumb_width        INTEGER,
+        thumb_height       INTEGER,
+        created_at         INTEGER NOT NULL,
+        attached_at        INTEGER,
+        unreferenced_since INTEGER
+      );
+      CREATE INDEX attachments_unreferenced ON attachments (unreferenced_since) WHERE unreferenced_since IS NOT NULL;
+      CREATE TABLE attachment_refs (
+        conversation_id TEXT NOT NULL,
+        message_seq     INTEGER NOT NULL,
+        attachment_id   TEXT NOT NULL REFERENCES attachments(id),
+        PRIMARY KEY (conversation_id, message_seq, attachment_id),
+        FOREIGN KEY (conversation_id, message_seq) REFERENCES messages (conversation_id, seq) ON DELETE CASCADE
+      ) WITHOUT ROWID;
+      CREATE INDEX attachment_refs_by_attachment ON attachment_refs (attachment_id, conversation_id);
+      ALTER TABLE messages ADD COLUMN attachments TEXT;
+      CREATE TRIGGER attachment_refs_released AFTER DELETE ON attachment_refs
+      WHEN NOT EXISTS (SELECT 1 FROM attachment_refs WHERE attachment_id = OLD.attachment_id)
+      BEGIN
+        UPDATE attachments SET unreferenced_since = CAST(unixepoch('subsec') * 1000 AS INTEGER) WHERE id = OLD.attachment_id;
+      END;
+    `,
+  },
+  {
+    // R12: push subscriptions, one per (kind, address) in the whole store (a
+    // token registered again moves to the device that registered it), looked
+    // up by user (who to notify, their list) and by device (revocation). And
+    // server-wide secrets every node must share: the VAPID key pair.
+    // Version 7: 6 and 8 belong to features built alongside.
+    version: 7,
+    name: 'push subscriptions',
+    sql: `
+      CREATE TABLE push_subscriptions (
+        id         TEXT PRIMARY KEY,
+        user_id    TEXT NOT NULL REFERENCES users(id),
+        device_id  TEXT NOT NULL REFERENCES devices(id),
+        kind       TEXT NOT NULL CHECK (kind IN ('webpush', 'apns', 'fcm')),
+        address    TEXT NOT NULL,
+        p256dh     TEXT,
+        auth       TEXT,
+        topic      TEXT,
+        created_at INTEGER NOT NULL,
+        UNIQUE (kind, address)
+      );
+      CREATE INDEX push_subscriptions_by_user ON push_subscriptions (user_id, id);
+      CREATE INDEX push_subscriptions_by_device ON push_subscriptions (device_id);
+      CREATE TABLE server_secrets (
+        name       TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    // R18: end-to-end encryption. Numbered while 6 and 7 were built alongside; a gap is
+    // fine (migrations apply in order, each once). `encrypted` is set when a
+    // conversation is created and never changes; the search indexer
+    // (search.ts) never indexes the messages of such a conversation, whose
+    // bodies are ciphertext anyway. A direct pair may have one plain and one
+    // encrypted conversation: their direct_key differs (sql-rows.ts).
+    // device_keys: each device's public keys, published once; a revoked
+    // device's row stays but is never listed (the queries join devices).
+    version: 8,
+    name: 'end-to-end encryption',
+    sql: `
+      ALTER TABLE conversations ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0 CHECK (encrypted IN (0, 1));
+      CREATE TABLE device_keys (
+        device_id     TEXT PRIMARY KEY REFERENCES devices(id),
+        user_id       TEXT NOT NULL REFERENCES users(id),
+        identity_key  TEXT NOT NULL,
+        agreement_key TEXT NOT NULL,
+        signature     TEXT NOT NULL,
+        created_at    INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX device_keys_by_user ON device_keys (user_id, created_at, device_id);
+    `,
+  },
 ];
 
-/** Applies every migration newer than the file's version. Returns the versions applied. */
+/** Applies every migration the file has not recorded, in version order. Returns the versions applied. */
 export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
     name       TEXT NOT NULL,
     applied_at INTEGER NOT NULL
   )`);
-  const current = db.prepare<[], { v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
+  const current = db.prepare<[], { version: number }>('SELECT version FROM schema_migrations');
   const record = db.prepare<[number, string, number]>('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
   const run = db.transaction((): number[] => {
-    // Read the version inside the write lock: another process may have just migrated.
-    const from = current.get()?.v ?? 0;
+    // Read the versions inside the write lock: another process may have just migrated. Every migration not
+    // recorded is applied, not only those above the highest: features are developed side by side and take
+    // numbers ahead (a gap is fine), so a file may hold 8 before it meets 6.
+    const done = new Set(current.all().map((r) => r.version));
     const applied: number[] = [];
     for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
-      if (m.version <= from) continue;
+      if (done.has(m.version)) continue;
       db.exec(m.sql);
       record.run(m.version, m.name, Date.now());
       applied.push(m.version);

@@ -1,7 +1,7 @@
 /** Row shapes and row → model mapping shared by the SQLite aggregates. */
 import Database from 'better-sqlite3';
 import { StoreError } from '../../core/ports/store.js';
-import type { Message, Reactions } from '../../protocol/model.js';
+import type { Attachment, Message, Reactions } from '../../protocol/model.js';
 
 export interface MessageRow {
   id: string;
@@ -15,10 +15,11 @@ export interface MessageRow {
   edited_at: number | null;
   deleted_at: number | null;
   reactions: string | null;
+  attachments: string | null;
 }
 
 export const MESSAGE_COLUMNS =
-  'id, conversation_id, seq, sender_id, client_id, body, reply_to, created_at, edited_at, deleted_at, reactions';
+  'id, conversation_id, seq, sender_id, client_id, body, reply_to, created_at, edited_at, deleted_at, reactions, attachments';
 
 /** Optional fields are left out, not set to undefined, so results deep-equal what was stored. */
 export function toMessage(r: MessageRow): Message {
@@ -32,6 +33,7 @@ export function toMessage(r: MessageRow): Message {
     createdAt: r.created_at,
   };
   if (r.reply_to !== null) m.replyTo = r.reply_to;
+  if (r.attachments !== null) m.attachments = JSON.parse(r.attachments) as Attachment[];
   if (r.edited_at !== null) m.editedAt = r.edited_at;
   if (r.deleted_at !== null) m.deletedAt = r.deleted_at;
   if (r.reactions !== null) m.reactions = JSON.parse(r.reactions) as Reactions;

@@ -16,6 +16,10 @@
  * saved cursor; so a start goes back to at most a minute before now, and docs
  * are added with INSERT OR IGNORE, which skips what is already in.
  *
+ * Messages of end-to-end encrypted conversations (R18, migration 8) are never
+ * indexed: their bodies are ciphertext, and search is not offered there. With
+ * no doc, the triggers below never index their edits either.
+ *
  * Edits, deletes and retention clears keep the index true through triggers
  * (migration 5). Results are read from `messages`, so they are the messages as
  * they are now.
@@ -86,7 +90,10 @@ export class SqliteSearchStore implements SearchStore {
       lastDoc: db.prepare<[], { doc: number | null }>('SELECT max(doc) AS doc FROM search_docs'),
       addDocs: db.prepare<[string, string]>(
         `INSERT OR IGNORE INTO search_docs (message_id)
-         SELECT id FROM messages WHERE id > ? AND id <= ? AND deleted_at IS NULL ORDER BY id`,
+         SELECT m.id FROM messages m
+         WHERE m.id > ? AND m.id <= ? AND m.deleted_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = m.conversation_id AND c.encrypted = 1)
+         ORDER BY m.id`,
       ),
       addWords: db.prepare<[number]>(
         `INSERT INTO message_search (rowid, body, conv)

@@ -21,6 +21,7 @@ import type { Store } from '../../core/ports/store.js';
 import { SqliteBlockStore } from './blocks.js';
 import { SqliteConversationStore } from './conversations.js';
 import { SqliteDeviceStore } from './devices.js';
+import { SqliteDeviceKeyStore } from './keys.js';
 import { SqliteEventStore } from './events.js';
 import { Checkpointer, type CheckpointStats } from './checkpointer.js';
 import type { GroupCommitStats } from './group-commit.js';
@@ -28,6 +29,8 @@ import { migrate } from './migrations.js';
 import { SqliteUserStore } from './users.js';
 import { SqliteRetentionStore } from './retention.js';
 import { SqliteSearchStore, type SqliteSearchOptions } from './search.js';
+import { SqliteAttachmentStore } from './attachments.js';
+import { SqlitePushStore } from './push.js';
 
 export interface SqliteStoreOptions {
   /** A file path (its folder is created), or ':memory:' for a private in-memory database. */
@@ -83,11 +86,14 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   return {
     users: new SqliteUserStore(db),
     devices: new SqliteDeviceStore(db),
+    keys: new SqliteDeviceKeyStore(db),
     conversations: new SqliteConversationStore(db),
     events,
     blocks: new SqliteBlockStore(db),
     retention,
     search,
+    attachments: new SqliteAttachmentStore(db),
+    push: new SqlitePushStore(db),
     stats: () => ({ ...events.stats }),
     checkpoints: () => checkpointer && { ...checkpointer.stats },
     settings: () => {

@@ -18,6 +18,8 @@ import { authRoutes } from './routes/auth.js';
 import { userRoutes } from './routes/users.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { searchRoutes } from './routes/search.js';
+import { keyRoutes } from './routes/keys.js';
+import { pushRoutes } from './routes/push.js';
 import { messageRoutes } from './routes/messages.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { blockRoutes } from './routes/blocks.js';
@@ -25,6 +27,7 @@ import { pollRoutes } from './routes/poll.js';
 import { opsRoutes, type Readiness } from './routes/ops.js';
 import { webRoutes } from './routes/web.js';
 import { discoveryRoutes } from './routes/discovery.js';
+import { attachmentRoutes } from './routes/attachments.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -80,6 +83,8 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     return503OnClosing: false,
     forceCloseConnections: true,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Without a trusted proxy, req.ip is the peer; behind nginx every client would share nginx's address.
+    ...(deps.core.config.trustProxy ? { trustProxy: deps.core.config.trustProxy } : {}),
     clientErrorHandler: clientError,
     // A path the router cannot decode (malformed percent-encoding) gets the protocol's error body, not Fastify's.
     frameworkErrors: (_err, _req, reply) => sendError(reply, new ParleyError('bad_request', 'The request path is not validly percent-encoded.')),
@@ -163,6 +168,9 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(conversationRoutes, { core: deps.core });
   await app.register(messageRoutes, { core: deps.core });
   await app.register(searchRoutes, { core: deps.core });
+  await app.register(keyRoutes, { core: deps.core });
+  await app.register(attachmentRoutes, { core: deps.core });
+  await app.register(pushRoutes, { core: deps.core });
   await app.register(sessionRoutes, { core: deps.core });
   await app.register(blockRoutes, { core: deps.core });
   await app.register(pollRoutes, { core: deps.core, frames: deps.frames, mailboxes: deps.mailboxes });

@@ -11,7 +11,7 @@ export const authRoutes: FastifyPluginAsync<{ core: Core }> = async (app, { core
   });
 
   app.post<{ Body: Static<typeof LoginBody> }>('/v1/auth/login', { schema: { body: LoginBody } }, async (req) =>
-    core.auth.login(req.body.username, req.body.password, req.body.deviceName),
+    core.auth.login(req.body.username, req.body.password, req.body.deviceName, req.ip),
   );
 
   app.post<{ Body: Static<typeof RefreshBody> }>('/v1/auth/refresh', { schema: { body: RefreshBody } }, async (req) =>

@@ -26,10 +26,10 @@ export const conversationRoutes: FastifyPluginAsync<{ core: Core }> = async (app
     const p = await authenticate(core, req);
     const b = req.body;
     if (b.kind === 'direct') {
-      const { conversation, created } = await svc.createDirect(p.userId, b.members[0] as string);
+      const { conversation, created } = await svc.createDirect(p.userId, b.members[0] as string, b.encrypted === true);
       return reply.code(created ? 201 : 200).send({ conversation });
     }
-    return reply.code(201).send({ conversation: await svc.createGroup(p.userId, b.title, b.members) });
+    return reply.code(201).send({ conversation: await svc.createGroup(p.userId, b.title, b.members, b.encrypted === true) });
   });
 
   app.get<{ Querystring: Static<typeof ListConversationsQuery> }>('/v1/conversations', { schema: { querystring: ListConversationsQuery } }, async (req) => {
@@ -105,7 +105,7 @@ export const conversationRoutes: FastifyPluginAsync<{ core: Core }> = async (app
     { schema: { params: IdParams, body: SendBody } },
     async (req, reply) => {
       const p = await authenticate(core, req);
-      const { message, created } = await core.messaging.send(p.userId, req.params.id, req.body.clientId, req.body.body, req.body.replyTo);
+      const { message, created } = await core.messaging.send(p.userId, req.params.id, req.body.clientId, req.body.body, req.body.replyTo, p.deviceId, req.body.attachments);
       return reply.code(created ? 201 : 200).send({ message });
     },
   );

@@ -9,7 +9,7 @@ export const messageRoutes: FastifyPluginAsync<{ core: Core }> = async (app, { c
 
   app.patch<{ Params: Static<typeof IdParams>; Body: Static<typeof EditBody> }>('/v1/messages/:id', { schema: { params: IdParams, body: EditBody } }, async (req) => {
     const p = await authenticate(core, req);
-    return { event: await m.edit(p.userId, req.params.id, req.body.body) };
+    return { event: await m.edit(p.userId, req.params.id, req.body.body, p.deviceId) };
   });
 
   app.delete<{ Params: Static<typeof IdParams> }>('/v1/messages/:id', { schema: { params: IdParams } }, async (req) => {
