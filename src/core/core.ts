@@ -165,7 +165,13 @@ export class Core {
     });
     this.search = new SearchService(store, this.membership, this.limits);
     this.keys = new KeyService(store, this.membership);
-    this.push = new PushService(engines.notifier, config, store, engines.presence, this.blocks, this.ids, this.limits, metrics.registry, log);
+    this.push = new PushService(
+      engines.notifier,
+      config,
+      store,
+      this.membership,
+      (userId) => this.hub.connectedHere(userId),
+      engines.presence, this.blocks, this.ids, this.limits, metrics.registry, log);
     this.discovery = new DiscoveryService(engines.registry, config.registryHeartbeatMs, (err) => log.warn({ err }, 'registry failed'));
   }
 

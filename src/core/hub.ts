@@ -113,6 +113,11 @@ export class Hub {
     void this.bus.unsubscribe(userTopic(peer.userId)).catch(() => undefined);
   }
 
+  /** True while the user has a connection on this node (a socket or a long-poll mailbox). */
+  connectedHere(userId: Id): boolean {
+    return this.users.has(userId);
+  }
+
   peersOf(userId: Id): Iterable<Peer> {
     const peers = this.users.get(userId)?.peers;
     return peers === undefined ? [] : peers instanceof Set ? peers : [peers];

@@ -202,6 +202,26 @@ describe('push notifications', () => {
     assert.equal(s.web.for(subB.name)[2]!.notification.count, 1);
   });
 
+  test('the preview shows a message as it is when the window closes: edited text, and never a deleted one', async () => {
+    const [a, b, c] = await h.api.users(3, 'p4e');
+    const subB = await webSub(b!);
+    const subC = await webSub(c!);
+    const toB = await h.api.direct(a!, b!);
+    const toC = await h.api.direct(a!, c!);
+    const ws = await h.connect(a!, 'a-edit');
+    const first = await ws.ack({ type: 'send', conversationId: toB.id, clientId: 'e-1', body: 'meet at 9' });
+    assert.ok('message' in first);
+    await ws.ack({ type: 'edit', messageId: first.message.id, body: 'meet at 10' });
+    const secret = await ws.ack({ type: 'send', conversationId: toC.id, clientId: 'd-1', body: 'the door code is 4711' });
+    assert.ok('message' in secret);
+    await ws.ack({ type: 'delete', messageId: secret.message.id });
+    assert.ok(await eventually(() => s.web.for(subB.name).length === 1 && s.web.for(subC.name).length === 1, 3000), 'both notified');
+    assert.equal(s.web.for(subB.name)[0]!.notification.body, 'meet at 10');
+    const deleted = s.web.for(subC.name)[0]!.notification;
+    assert.equal(deleted.body, undefined, `deleted text pushed: ${JSON.stringify(deleted)}`);
+    assert.equal(deleted.messageId, secret.message.id);
+  });
+
   test('retries a 5xx with exponential backoff and a 429 after its Retry-After, then delivers once', async () => {
     const [a, b] = await h.api.users(2, 'p5');
     const subB = await webSub(b!);

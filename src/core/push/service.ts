@@ -4,7 +4,7 @@
  * queue that delivers with retries and circuit breakers, and its metrics.
  */
 import type { Config } from '../../config.js';
-import type { Message } from '../../protocol/model.js';
+import type { Id, Message } from '../../protocol/model.js';
 import type { PushKind } from '../../protocol/push.js';
 import type { Store } from '../ports/store.js';
 import type { Presence } from '../ports/presence.js';
@@ -16,7 +16,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { Registry } from 'prom-client';
 import { PushMetrics } from '../../observability/push-metrics.js';
 import { PushQueue } from './queue.js';
-import { Notifier } from './notifier.js';
+import { Notifier, type MemberLookup } from './notifier.js';
 import { PushSubscriptionService } from './subscriptions.js';
 
 /** How long a draining node gives pushes in flight and due to finish. */
@@ -32,6 +32,8 @@ export class PushService {
     private readonly engines: NotifierEngines,
     config: Config,
     store: Store,
+    members: MemberLookup,
+    connectedHere: (userId: Id) => boolean,
     presence: Presence,
     blocks: BlockService,
     ids: IdGenerator,
@@ -60,7 +62,7 @@ export class PushService {
         },
       },
     );
-    this.notifier = new Notifier(store, presence, blocks, engines, this.queue, { coalesceMs: config.pushCoalesceMs, fanoutMax: config.pushFanoutMax }, {
+    this.notifier = new Notifier(store, members, connectedHere, presence, blocks, engines, this.queue, { coalesceMs: config.pushCoalesceMs, fanoutMax: config.pushFanoutMax }, {
       notification: (route) => this.metrics.notifications.inc({ route }),
       tokenRemoved: (kind) => this.metrics.removedTotal.inc({ provider: kind }),
       error: (err) => log.warn({ err }, 'push notification failed'),
