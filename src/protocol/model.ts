@@ -125,7 +125,14 @@ interface EventBase {
 
 export type ConversationEvent =
   | (EventBase & { kind: 'message.created'; message: Message })
-  | (EventBase & { kind: 'message.edited'; messageId: Id; body: string; e2e?: E2eStatus })
+  | (EventBase & {
+      kind: 'message.edited';
+      messageId: Id;
+      body: string;
+      e2e?: E2eStatus;
+      /** Set by the SDK, never by a server: an encrypted edit's files, read from its envelope (which carries their keys again). */
+      attachments?: Attachment[];
+    })
   | (EventBase & { kind: 'message.deleted'; messageId: Id })
   | (EventBase & { kind: 'message.reacted'; messageId: Id; reaction: string; active: boolean })
   | (EventBase & { kind: 'member.joined'; userId: Id; role: Role })

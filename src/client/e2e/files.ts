@@ -124,6 +124,18 @@ export function envelopeFiles(attachments: readonly Attachment[]): EnvelopeFile[
 }
 
 /**
+ * The attachments of a decrypted edit, whose event does not carry the
+ * message's references to match them against (the next read of the message
+ * from history does, openedAttachments): undefined when it names none,
+ * 'mismatch' when an entry is malformed.
+ */
+export function editedAttachments(files: unknown): Attachment[] | undefined | 'mismatch' {
+  const parsed = parseEnvelopeFiles(files);
+  if ('error' in parsed) return 'mismatch';
+  return parsed.files?.map((f) => sealedAttachment(f.id, f.size, f, { key: f.key, iv: f.iv, sha256: f.sha256 }));
+}
+
+/**
  * The attachments an app sees of a decrypted message: the envelope's entries
  * (`files`, as the payload held them) when they name exactly the message's
  * references (`refs`, as the server sent them), in order, each an encrypted
