@@ -212,7 +212,8 @@ export class ConversationState {
     if (e.kind === 'message.edited') {
       if (m.deletedAt) return true;
       // An encrypted edit carries what the SDK made of it (client/e2e/): read or not, it replaces the message's.
-      next = { ...m, body: e.body, editedAt: e.at, ...(e.e2e ? { e2e: e.e2e } : {}) };
+      // Its files too: a device that could not read the message it edits learns their keys from the edit.
+      next = { ...m, body: e.body, editedAt: e.at, ...(e.e2e ? { e2e: e.e2e } : {}), ...(e.e2e?.ok && e.attachments ? { attachments: e.attachments } : {}) };
     } else if (e.kind === 'message.deleted') {
       next = { ...m, body: '', deletedAt: m.deletedAt ?? e.at };
       delete next.reactions;

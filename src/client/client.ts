@@ -33,7 +33,9 @@ import { Outbox, newClientId, type OutboxItem } from './outbox.js';
 import { OPEN, dropSocket, frameText, globalSocketFactory, type SocketFactory, type SocketLike } from './socket.js';
 import { MemoryStore, ScopedStore, type KeyValueStore } from './storage.js';
 import { E2eSession, isEncryptedBody } from './e2e/session.js';
-import type { EnvelopeContext } from '../protocol/e2e.js';
+import { E2E_SIZES, type EnvelopeContext, type EnvelopeFile } from '../protocol/e2e.js';
+import { decryptFile, E2eFileError, encryptFile, envelopeFiles, fileType, sealedAttachment } from './e2e/files.js';
+import { TypePolicy } from '../protocol/media-types.js';
 
 export type ConnectionState = 'connecting' | 'online' | 'offline' | 'reconnecting';
 
@@ -1232,7 +1234,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
           type: 'send',
           conversationId: item.conversationId,
           clientId: item.clientId,
-          body: await this.wireBody(item.conversationId, { kind: 'send', clientId: item.clientId }, item.body, refresh),
+          body: await this.wireBody(item.conversationId, { kind: 'send', clientId: item.clientId }, item.body, refresh, item.attachments),
           ...(item.replyTo ? { replyTo: item.replyTo } : {}),
           ...(item.attachments?.length ? { attachments: item.attachments.map((a) => a.id) } : {}),
         };
@@ -1271,9 +1273,51 @@ export class ParleyClient extends Emitter<ClientEvents> {
   /**
    * Uploads a file (R14); pass the answer in `send(…, { attachments })`.
    * Needs the connection only for the token, not the socket: it goes over HTTP.
+   *
+   * With `conversationId` of an end-to-end encrypted conversation (R18), the
+   * file is encrypted here first and the server gets only ciphertext; the
+   * answer then holds the file's real name, type and size and its key
+   * (`e2e`), which the message's envelope will carry. Such an upload may be
+   * sent only to an encrypted conversation, and a plain one only to a plain one.
    */
-  async upload(body: UploadBody, opts: UploadOptions = {}): Promise<UploadedAttachment> {
-    return (await this.api.uploadAttachment(body, opts)).attachment;
+  async upload(body: UploadBody, opts: ClientUploadOptions = {}): Promise<UploadedAttachment> {
+    const { conversationId, width, height, ...http } = opts;
+    if (conversationId !== undefined && this.convs.get(conversationId)?.conversation.encrypted === true) {
+      return this.uploadEncrypted(body, http, { width, height });
+    }
+    return (await this.api.uploadAttachment(body, http)).attachment;
+  }
+
+  private async uploadEncrypted(body: UploadBody, opts: UploadOptions, size: { width: number | undefined; height: number | undefined }): Promise<UploadedAttachment> {
+    if (!this.e2e) throw new ParleyError('bad_request', 'This device cannot encrypt (no WebCrypto): the file was not sent.');
+    const blob = typeof Blob !== 'undefined' && body instanceof Blob ? body : undefined;
+    const type = fileType(opts.type || blob?.type);
+    const name = opts.name ?? (blob && 'name' in blob ? String((blob as { name: unknown }).name) : undefined);
+    // The server cannot see what the file is: the limits it would check are checked here.
+    const limits = await this.attachmentLimits();
+    if (!new TypePolicy(limits.types.join(',')).allows(type)) throw new ParleyError('bad_request', `Files of type ${type} cannot be attached on this server.`);
+    const plain = await bytesOf(body);
+    if (plain.length === 0) throw new ParleyError('bad_request', 'The file is empty.');
+    if (plain.length + E2E_SIZES.tag > limits.maxBytes) throw new ParleyError('too_large', `The file is larger than the ${limits.maxBytes} bytes this server accepts.`);
+    const measured = size.width === undefined && type.startsWith('image/') ? await imageSize(blob ?? new Blob([plain], { type })) : size;
+    const sealed = await encryptFile(plain);
+    const { attachment } = await this.api.uploadAttachment(sealed.ciphertext, { ...opts, encrypted: true });
+    return { ...sealedAttachment(attachment.id, plain.length, { name, type, ...measured }, sealed.key), createdAt: attachment.createdAt };
+  }
+
+  /**
+   * The file of an attachment as a Blob. An encrypted one (R18, `e2e` set by
+   * this SDK) is downloaded, decrypted and checked against its envelope (GCM
+   * tag and SHA-256); throws E2eFileError when the bytes are not that file's.
+   */
+  async openAttachment(a: Attachment, opts: { signal?: AbortSignal } = {}): Promise<Blob> {
+    if (!a.e2e) {
+      if (a.encrypted) throw new E2eFileError('no-key', 'This encrypted file cannot be read on this device (its message could not be decrypted).');
+      return this.fetchAttachment(a.id, opts);
+    }
+    const res = await this.api.attachment(a.id, opts);
+    const plain = await decryptFile(await res.arrayBuffer(), a.e2e);
+    return new Blob([plain], { type: a.type });
   }
 
   /** What the server accepts as attachments (size, types, count per message), asked once per session. */
@@ -1315,8 +1359,10 @@ export class ParleyClient extends Emitter<ClientEvents> {
       await this.write({ type: 'edit', messageId, body }, () => this.api.editMessage(messageId, body));
       return;
     }
+    // The edited body replaces the envelope that held the files' keys: the new one holds them again.
+    const files = this.convs.get(conversationId)?.message(messageId)?.attachments;
     await this.withFreshKeys(conversationId, async (refresh) => {
-      const wire = await this.wireBody(conversationId, { kind: 'edit', messageId }, body, refresh);
+      const wire = await this.wireBody(conversationId, { kind: 'edit', messageId }, body, refresh, files);
       await this.write({ type: 'edit', messageId, body: wire }, () => this.api.editMessage(messageId, wire));
     });
   }
@@ -1450,12 +1496,22 @@ export class ParleyClient extends Emitter<ClientEvents> {
     return this.e2e.safetyNumber(userId);
   }
 
-  /** What goes on the wire for a body: an envelope in an encrypted conversation, the text elsewhere. */
-  private async wireBody(conversationId: Id, context: EnvelopeContext, body: string, refresh: boolean): Promise<string> {
+  /**
+   * What goes on the wire for a body: an envelope in an encrypted
+   * conversation (with the keys of the message's files), the text elsewhere.
+   */
+  private async wireBody(conversationId: Id, context: EnvelopeContext, body: string, refresh: boolean, attachments: readonly Attachment[] = []): Promise<string> {
     if (this.convs.get(conversationId)?.conversation.encrypted !== true) return body;
     if (!this.e2e) throw new ParleyError('bad_request', 'This device cannot encrypt (no WebCrypto): the message was not sent.');
     if ([...body].length > this.opts.maxBodyChars) throw new ParleyError('too_large', `The message body is longer than ${this.opts.maxBodyChars} characters.`);
-    return this.e2e.encrypt(conversationId, context, body, refresh);
+    let files: EnvelopeFile[];
+    try {
+      files = envelopeFiles(attachments);
+    } catch (err) {
+      // A refusal, not a fault to retry: the same attachments will never have a key.
+      throw new ParleyError('bad_request', err instanceof Error ? err.message : String(err));
+    }
+    return this.e2e.encrypt(conversationId, context, body, refresh, files);
   }
 
   /**
@@ -1496,7 +1552,10 @@ export class ParleyClient extends Emitter<ClientEvents> {
     if (!this.eventEncrypted(e)) return e;
     if (this.e2e) return this.e2e.event(e, true);
     if (e.kind === 'message.created') return { ...e, message: unreadable(e.message) };
-    if (e.kind === 'message.edited') return { ...e, body: '', e2e: { ok: false, reason: 'failed' } };
+    if (e.kind === 'message.edited') {
+      const { attachments: _fromServer, ...edit } = e;
+      return { ...edit, body: '', e2e: { ok: false, reason: 'failed' } };
+    }
     return e;
   }
 
@@ -1649,9 +1708,39 @@ export class ParleyClient extends Emitter<ClientEvents> {
   }
 }
 
-/** An encrypted message this device has no means to read. */
+/** An encrypted message this device has no means to read (nor its files: the server's references say nothing). */
 function unreadable(m: Message): Message {
-  return { ...m, body: '', e2e: { ok: false, reason: 'failed' } };
+  const { attachments: _opaque, ...rest } = m;
+  return { ...rest, body: '', e2e: { ok: false, reason: 'failed' } };
+}
+
+/** ParleyClient.upload's options: those of the HTTP upload, and what an encrypted conversation needs. */
+export interface ClientUploadOptions extends Omit<UploadOptions, 'encrypted'> {
+  /** The conversation the file is for: when it is end-to-end encrypted, the file is encrypted before it goes. */
+  conversationId?: Id;
+  /** Images in an encrypted conversation: pixels, told to the members inside the envelope (measured here in a browser when absent). */
+  width?: number;
+  height?: number;
+}
+
+/** Every byte of an upload body (an encrypted file is encrypted whole: WebCrypto's AES-GCM does not stream). */
+async function bytesOf(body: UploadBody): Promise<Uint8Array<ArrayBuffer>> {
+  if (body instanceof Uint8Array) return new Uint8Array(body);
+  if (body instanceof ArrayBuffer) return new Uint8Array(body.slice(0));
+  return new Uint8Array(await new Response(body).arrayBuffer());
+}
+
+/** An image's pixels where the platform decodes images (browsers); nothing elsewhere or when it does not decode. */
+async function imageSize(blob: Blob): Promise<{ width: number | undefined; height: number | undefined }> {
+  if (typeof createImageBitmap !== 'function') return { width: undefined, height: undefined };
+  try {
+    const bmp = await createImageBitmap(blob);
+    const size = { width: bmp.width, height: bmp.height };
+    bmp.close();
+    return size;
+  } catch {
+    return { width: undefined, height: undefined };
+  }
 }
 
 function deriveWsUrl(httpUrl: string): string {

@@ -50,6 +50,12 @@ export interface UploadOptions {
   /** Bytes sent so far and the total, as the upload goes (browsers, for a Blob or bytes). */
   onProgress?: (sent: number, total: number) => void;
   signal?: AbortSignal;
+  /**
+   * R18: the body is ciphertext for an end-to-end encrypted conversation
+   * (`?encrypted=1`): sent as application/octet-stream with no name, whatever
+   * `type` and `name` say. ParleyClient.upload does the encrypting.
+   */
+  encrypted?: boolean;
 }
 
 export interface AttachmentFetch {
@@ -140,9 +146,9 @@ export class HttpApi {
    */
   async uploadAttachment(body: UploadBody, opts: UploadOptions = {}): Promise<{ attachment: UploadedAttachment }> {
     const blob = typeof Blob !== 'undefined' && body instanceof Blob ? body : undefined;
-    const type = opts.type || blob?.type || 'application/octet-stream';
-    const name = opts.name ?? (blob && 'name' in blob ? String((blob as { name: unknown }).name) : undefined);
-    const path = `/v1/attachments${name ? `?name=${encodeURIComponent(name)}` : ''}`;
+    const type = opts.encrypted ? 'application/octet-stream' : opts.type || blob?.type || 'application/octet-stream';
+    const name = opts.encrypted ? undefined : (opts.name ?? (blob && 'name' in blob ? String((blob as { name: unknown }).name) : undefined));
+    const path = `/v1/attachments${opts.encrypted ? '?encrypted=1' : name ? `?name=${encodeURIComponent(name)}` : ''}`;
     const stream = typeof ReadableStream !== 'undefined' && body instanceof ReadableStream;
     if (opts.onProgress && !stream && typeof XMLHttpRequest !== 'undefined') {
       return this.uploadWithProgress(path, body as Blob | ArrayBuffer | Uint8Array, type, opts);

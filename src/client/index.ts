@@ -15,7 +15,10 @@ export type { SocketFactory, SocketLike } from './socket.js';
 export { MemoryStore, ScopedStore } from './storage.js';
 export type { Json, KeyValueStore } from './storage.js';
 export type * from '../protocol/model.js';
-export type { DeviceKeys, E2eFailure, E2eStatus } from '../protocol/e2e.js';
+export type { DeviceKeys, E2eFailure, E2eFileKey, E2eStatus } from '../protocol/e2e.js';
+export { E2eFileError } from './e2e/files.js';
+export type { FileFailure } from './e2e/files.js';
+export type { ClientUploadOptions } from './client.js';
 export type { PushKind, PushNotification, PushSubscription, PushSubscriptionInput, PushVapidInfo } from '../protocol/push.js';
 /** How search splits and folds words, to mark matches in results as the server found them. */
 export { foldSearchText, searchTerms } from '../protocol/search.js';

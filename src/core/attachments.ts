@@ -14,6 +14,14 @@
  * Blob keys: `a/<id>` for the file as served, `t/<id>` for an image's
  * thumbnail (WebP).
  *
+ * Encrypted uploads (R18, `encrypted` in the request): the bytes are the
+ * ciphertext of a file the SDK encrypted for an end-to-end encrypted
+ * conversation, so there is nothing to check but the size: no type (it is
+ * application/octet-stream, whatever the server's type list says, since the
+ * server cannot tell what the file is), no name, no image decoding, no
+ * thumbnail. They may be attached only in encrypted conversations, and only
+ * they may be attached there (forMessage).
+ *
  * Sweeper: every node, every PARLEY_ATTACHMENT_SWEEP_MS, deletes the uploads
  * nothing has referenced for PARLEY_ATTACHMENT_GRACE_MS (never attached, or
  * every message that carried them deleted or cleared by retention): first the
@@ -35,6 +43,7 @@ import { badRequest, notFound, ParleyError, tooLarge } from './errors.js';
 import { claimsDecodedImage, mediaTypeOf, type TypePolicy } from '../protocol/media-types.js';
 import { inspectImage, type ImageFacts } from './images.js';
 import { spool } from './spool.js';
+import { fileName } from '../protocol/file-name.js';
 
 export interface AttachmentOptions {
   /** Largest file, in bytes. */
@@ -56,7 +65,13 @@ export interface UploadRequest {
   /** The Content-Length header, when the client sent one. */
   length: number | undefined;
   body: Readable;
+  /** Ciphertext for an end-to-end encrypted conversation: stored opaque. */
+  encrypted?: boolean;
 }
+
+/** What an encrypted upload is stored and served as: nothing about the file it hides. */
+export const OPAQUE_TYPE = 'application/octet-stream';
+export const OPAQUE_NAME = 'file';
 
 export const originalKey = (id: Id): string => `a/${id}`;
 export const thumbnailKey = (id: Id): string => `t/${id}`;
@@ -71,22 +86,6 @@ export function formatBytes(n: number): string {
   return `${n} bytes`;
 }
 
-const NAME_UNSAFE = /[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
-
-/**
- * The name a file is shown and downloaded under: the last part of what the
- * client sent (no folders), without control and bidirectional-override
- * characters (which can make "exe.txt" read as "txt.exe"), at most 255
- * characters; "file" when nothing is left.
- */
-export function fileName(raw: string | undefined): string {
-  let n = (raw ?? '').normalize('NFC');
-  n = n.slice(Math.max(n.lastIndexOf('/'), n.lastIndexOf('\\')) + 1);
-  n = n.replace(NAME_UNSAFE, '').replace(/\p{Cs}/gu, '\ufffd').trim();
-  n = Array.from(n).slice(0, 255).join('').trim();
-  return n === '' || n === '.' || n === '..' ? 'file' : n;
-}
-
 /** What a message carries of an upload. */
 export function reference(r: AttachmentRecord): Attachment {
   const a: Attachment = { id: r.id, type: r.type, name: r.name, size: r.size };
@@ -95,6 +94,7 @@ export function reference(r: AttachmentRecord): Attachment {
     a.height = r.height;
   }
   if (r.thumbnail) a.thumbnail = { ...r.thumbnail };
+  if (r.encrypted) a.encrypted = true;
   return a;
 }
 
@@ -116,9 +116,9 @@ export class AttachmentService {
 
   /** Receives, checks and stores a file; the caller may attach it to messages by its id. */
   async upload(userId: Id, req: UploadRequest): Promise<UploadedAttachment> {
-    const type = mediaTypeOf(req.contentType);
+    const type = req.encrypted ? opaqueType(req) : mediaTypeOf(req.contentType);
     if (!type) throw badRequest("Send the file's media type as the Content-Type header, such as image/png.");
-    if (!this.opts.types.allows(type)) throw badRequest(`Files of type ${type} cannot be attached on this server.`);
+    if (!req.encrypted && !this.opts.types.allows(type)) throw badRequest(`Files of type ${type} cannot be attached on this server.`);
     const max = this.opts.maxBytes;
     const tooBig = `The file is larger than the ${formatBytes(max)} this server accepts.`;
     if (req.length !== undefined && req.length > max) throw tooLarge(tooBig);
@@ -131,7 +131,7 @@ export class AttachmentService {
       if (file.size === 0) throw badRequest('The file is empty.');
       let stored = { path: file.path, size: file.size, sha256: file.sha256, type };
       let image: ImageFacts | undefined;
-      if (claimsDecodedImage(type)) {
+      if (!req.encrypted && claimsDecodedImage(type)) {
         image = await inspectImage(file.path, type, `${file.path}.stripped`);
         if (!this.opts.types.allows(image.type)) throw badRequest(`The file is ${image.type}, which cannot be attached on this server.`);
         if (image.stripped) temps.push(image.stripped.path);
@@ -141,11 +141,12 @@ export class AttachmentService {
         id: this.ids.next(),
         uploaderId: userId,
         type: stored.type,
-        name: fileName(req.name),
+        name: req.encrypted ? OPAQUE_NAME : fileName(req.name),
         size: stored.size,
         sha256: stored.sha256,
         createdAt: Date.now(),
       };
+      if (req.encrypted) record.encrypted = true;
       if (image) {
         record.width = image.width;
         record.height = image.height;
@@ -196,15 +197,26 @@ export class AttachmentService {
 
   /**
    * The references a new message of `userId` will carry, in the order given:
-   * each one of their uploads, pending or attached, none twice.
+   * each one of their uploads, pending or attached, none twice; encrypted
+   * uploads exactly when the conversation is `encrypted` (a plain file there
+   * would sit on the server in the clear; a ciphertext in a plain
+   * conversation is a file no member could open).
    */
-  async forMessage(userId: Id, ids: readonly Id[]): Promise<Attachment[]> {
+  async forMessage(userId: Id, ids: readonly Id[], encrypted = false): Promise<Attachment[]> {
     if (ids.length > MAX_ATTACHMENTS) throw badRequest(`A message may carry at most ${MAX_ATTACHMENTS} attachments.`);
     if (new Set(ids).size !== ids.length) throw badRequest('The same attachment is listed twice.');
     const found = new Map((await this.store.attachments.usable(userId, ids)).map((r) => [r.id, r]));
     return ids.map((id) => {
       const r = found.get(id);
       if (!r) throw notFound(`No upload of yours has the id ${JSON.stringify(id)} (or its message was deleted).`);
+      if (encrypted && !r.encrypted) {
+        throw badRequest(
+          `The upload ${JSON.stringify(id)} is not encrypted: this conversation is end-to-end encrypted, so a file must be encrypted by the client and uploaded with ?encrypted=1.`,
+        );
+      }
+      if (!encrypted && r.encrypted) {
+        throw badRequest(`The upload ${JSON.stringify(id)} is encrypted (?encrypted=1): it may be attached only in an end-to-end encrypted conversation.`);
+      }
       return reference(r);
     });
   }
@@ -237,6 +249,20 @@ export class AttachmentService {
     if (this.timer) clearInterval(this.timer);
     await this.sweeping?.catch(() => undefined);
   }
+}
+
+/**
+ * The type of an encrypted upload; refuses a request that would tell the
+ * server what the file is (a real media type, a name), which belongs inside
+ * the encrypted message.
+ */
+function opaqueType(req: UploadRequest): string {
+  const sent = mediaTypeOf(req.contentType);
+  if (req.contentType !== undefined && sent !== OPAQUE_TYPE) {
+    throw badRequest(`An encrypted upload is sent as ${OPAQUE_TYPE} (or with no Content-Type): its real type goes inside the encrypted message.`);
+  }
+  if (req.name !== undefined) throw badRequest('An encrypted upload has no name on the server: its real name goes inside the encrypted message.');
+  return OPAQUE_TYPE;
 }
 
 /** Creates the temp folder, and removes what a crash left in it (no upload takes an hour). */

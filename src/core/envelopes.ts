@@ -19,7 +19,7 @@
  * query), which a plain message does not pay.
  */
 import type { Id } from '../protocol/model.js';
-import { ciphertextBytes, looksLikeEnvelope, parseEnvelope, type Envelope } from '../protocol/e2e.js';
+import { ciphertextBytes, looksLikeEnvelope, MAX_FILE_ENTRY_BYTES, parseEnvelope, type Envelope } from '../protocol/e2e.js';
 import type { Store } from './ports/store.js';
 import { badRequest, conflict, tooLarge } from './errors.js';
 
@@ -47,8 +47,12 @@ export class EnvelopeCheck {
     return this.limits.maxEnvelopeChars;
   }
 
-  /** Throws the error the client gets when `body` may not be stored in the encrypted conversation. */
-  async check(conversationId: Id, actorId: Id, deviceId: Id | undefined, body: string): Promise<Envelope> {
+  /**
+   * Throws the error the client gets when `body` may not be stored in the
+   * encrypted conversation. `files`: attachments of the message, whose
+   * entries in the payload may make the ciphertext longer.
+   */
+  async check(conversationId: Id, actorId: Id, deviceId: Id | undefined, body: string, files = 0): Promise<Envelope> {
     if (!looksLikeEnvelope(body)) {
       throw badRequest('This conversation is end-to-end encrypted: send the message encrypted (an envelope starting {"e2e":1,), never plain text.');
     }
@@ -58,7 +62,7 @@ export class EnvelopeCheck {
     const parsed = parseEnvelope(body);
     if ('error' in parsed) throw badRequest(`The encrypted message is not a valid envelope: ${parsed.error}.`);
     const env = parsed.envelope;
-    if (ciphertextBytes(env) > maxCiphertextBytes(this.limits.maxBodyChars)) {
+    if (ciphertextBytes(env) > maxCiphertextBytes(this.limits.maxBodyChars) + files * MAX_FILE_ENTRY_BYTES) {
       throw tooLarge(`The encrypted message is longer than ${this.limits.maxBodyChars} characters allow.`);
     }
     if (deviceId !== undefined && env.sd !== deviceId) throw badRequest('The envelope\'s "sd" must be the id of the device sending it.');

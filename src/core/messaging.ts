@@ -23,7 +23,8 @@ export interface MessagingObserver {
 
 /** Turns a sender's upload ids into the references a message carries (core/attachments.ts). */
 export interface AttachmentResolver {
-  forMessage(userId: Id, ids: readonly Id[]): Promise<Attachment[]>;
+  /** `encrypted`: the conversation is end-to-end encrypted, and so must every upload be (and only there). */
+  forMessage(userId: Id, ids: readonly Id[], encrypted: boolean): Promise<Attachment[]>;
 }
 
 export class MessagingService {
@@ -65,15 +66,13 @@ export class MessagingService {
       const pending = this.requireUnblocked(actorId, entry);
       if (pending) await pending;
     }
-    if (entry.encrypted) {
-      // The server would hold the files as sent, in the clear: not until the SDK encrypts them too.
-      if (withFiles) throw badRequest('Attachments are not available in end-to-end encrypted conversations yet.');
-      await this.envelopes.check(conversationId, actorId, deviceId, body);
-    } else this.checkPlainLength(body);
+    // The envelope carries each file's key and real name, type and size: it may be that much longer.
+    if (entry.encrypted) await this.envelopes.check(conversationId, actorId, deviceId, body, attachmentIds?.length ?? 0);
+    else this.checkPlainLength(body);
     let attachments: Attachment[] | undefined;
     if (withFiles) {
       if (!this.attachments) throw badRequest('This server does not take attachments.');
-      attachments = await this.attachments.forMessage(actorId, attachmentIds);
+      attachments = await this.attachments.forMessage(actorId, attachmentIds, entry.encrypted === true);
     }
     const message = {
       id: this.ids.next(),
@@ -101,7 +100,8 @@ export class MessagingService {
     if (msg.senderId !== actorId) throw forbidden('Only the sender can edit a message.');
     if (empty && !msg.attachments?.length) throw badRequest('The message body must not be empty.');
     const { entry } = await this.membership.require(msg.conversationId, actorId);
-    if (entry.encrypted) await this.envelopes.check(msg.conversationId, actorId, deviceId, body);
+    // An edit's envelope carries the files' keys again: the edited body replaces the one that had them.
+    if (entry.encrypted) await this.envelopes.check(msg.conversationId, actorId, deviceId, body, msg.attachments?.length ?? 0);
     else this.checkPlainLength(body);
     const res = await this.append({ kind: 'message.edited', conversationId: msg.conversationId, actorId, at: Date.now(), messageId, body });
     if (res.status !== 'appended') throw conflict('The message could not be edited.');

@@ -44,10 +44,60 @@ export interface Envelope {
   sig: string;
 }
 
-/** What the ciphertext holds once decrypted: JSON, so later versions can add fields (attachment keys, …). */
+/** What the ciphertext holds once decrypted: JSON, so later versions can add fields. */
 export interface EnvelopePayload {
   body: string;
+  /**
+   * The message's attachments (R14 × R18), in the order the message carries
+   * them: for each, the encrypted upload's id, its key, and what the file
+   * really is. Absent when it has none. Signed with the rest.
+   */
+  files?: EnvelopeFile[];
 }
+
+/**
+ * What reads an encrypted file: its bytes on the server are AES-256-GCM of
+ * the plain file under `key` and `iv` (additional data FILE_AAD), and
+ * `sha256` is the plain file's hash, checked after decrypting.
+ */
+export interface E2eFileKey {
+  /** 32 bytes, base64url. */
+  key: string;
+  /** 12 bytes, base64url. */
+  iv: string;
+  /** 32 bytes, base64url. */
+  sha256: string;
+}
+
+/** One attachment as an envelope's payload tells it. */
+export interface EnvelopeFile extends E2eFileKey {
+  /** The encrypted upload's id (`POST /v1/attachments?encrypted=1`). */
+  id: Id;
+  /** The real file name (protocol/file-name.ts rules). */
+  name: string;
+  /** The real media type. */
+  type: string;
+  /** Bytes of the plain file (the upload is E2E_SIZES.tag more). */
+  size: number;
+  /** Images: pixels, when the sender measured them. */
+  width?: number;
+  height?: number;
+}
+
+/** Additional authenticated data of a file's encryption: says what the bytes are for, nothing more (the id comes after). */
+export const FILE_AAD = 'parley-e2e/1/file';
+
+/** Longest media type a file entry may give, in characters. */
+export const MAX_FILE_TYPE_CHARS = 127;
+
+/**
+ * Ciphertext bytes one file entry may add to a payload: the JSON of the
+ * fields above at their longest (a 255-character name of 4-byte characters is
+ * 1,020 bytes, the keys and hash 102, an id 64, a type 127, the numbers and
+ * the JSON around them the rest). The server allows this much more ciphertext
+ * per attachment of a message (core/envelopes.ts).
+ */
+export const MAX_FILE_ENTRY_BYTES = 1536;
 
 /** A device's public keys as the server publishes them (GET /v1/users/:id/keys). */
 export interface DeviceKeys {
@@ -119,6 +169,31 @@ export function parseEnvelope(body: string): { envelope: Envelope } | { error: s
   return { envelope: o as unknown as Envelope };
 }
 
+const isDim = (v: unknown): boolean => v === undefined || (typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= 1_000_000);
+
+/**
+ * Reads a payload's `files` strictly (the SDK, after decrypting): undefined
+ * when absent, an error sentence when any entry is not of the shape above.
+ * Names are checked for length only; the reader applies fileName's rules.
+ */
+export function parseEnvelopeFiles(v: unknown): { files: EnvelopeFile[] | undefined } | { error: string } {
+  if (v === undefined) return { files: undefined };
+  if (!Array.isArray(v) || v.length === 0) return { error: '"files" must be a non-empty list' };
+  const ids = new Set<string>();
+  for (const f of v as unknown[]) {
+    if (typeof f !== 'object' || f === null || Array.isArray(f)) return { error: 'every file must be an object' };
+    const o = f as Record<string, unknown>;
+    if (!isId(o['id']) || ids.has(o['id'])) return { error: 'every file needs an id of its own' };
+    ids.add(o['id']);
+    if (!isExactB64(o['key'], 32) || !isExactB64(o['iv'], E2E_SIZES.iv) || !isExactB64(o['sha256'], 32)) return { error: 'a file key, iv or hash is not of its size' };
+    if (typeof o['name'] !== 'string' || o['name'].length === 0 || o['name'].length > 2 * 255) return { error: 'a file name is missing or too long' };
+    if (typeof o['type'] !== 'string' || o['type'].length === 0 || o['type'].length > MAX_FILE_TYPE_CHARS) return { error: 'a file type is missing or too long' };
+    if (typeof o['size'] !== 'number' || !Number.isSafeInteger(o['size']) || o['size'] < 0) return { error: 'a file size is not a byte count' };
+    if (!isDim(o['width']) || !isDim(o['height']) || (o['width'] === undefined) !== (o['height'] === undefined)) return { error: 'a file width or height is not a pixel count' };
+  }
+  return { files: v as EnvelopeFile[] };
+}
+
 /** Bytes of a ciphertext field (the server bounds it by the plain-text limit). */
 export const ciphertextBytes = (e: Envelope): number => b64Bytes(e.ct) ?? 0;
 
@@ -172,8 +247,13 @@ export interface E2eStatus {
   ok: boolean;
   /** The sending device, when known. */
   deviceId?: Id;
-  /** Why it could not be read: 'not-for-this-device', 'unknown-device', 'bad-signature', 'malformed', 'failed'. */
+  /**
+   * Why it could not be read: 'not-for-this-device', 'unknown-device',
+   * 'bad-signature', 'malformed', 'failed', or 'wrong-attachments' (the files
+   * the message carries are not those its envelope names: swapped, dropped or
+   * added on the way).
+   */
   reason?: E2eFailure;
 }
 
-export type E2eFailure = 'not-for-this-device' | 'unknown-device' | 'bad-signature' | 'malformed' | 'failed';
+export type E2eFailure = 'not-for-this-device' | 'unknown-device' | 'bad-signature' | 'malformed' | 'failed' | 'wrong-attachments';

@@ -85,8 +85,14 @@ export const PollQuery = Type.Object({
   timeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 30_000 })),
 });
 
-/** Extension (R14): `POST /v1/attachments?name=`; the body is the file itself. */
-export const UploadQuery = Type.Object({ name: Type.Optional(Type.String({ maxLength: 1024 })) });
+/**
+ * Extension (R14): `POST /v1/attachments?name=`; the body is the file itself.
+ * `encrypted=1` (R18): the body is ciphertext for an end-to-end encrypted conversation, stored opaque.
+ */
+export const UploadQuery = Type.Object({
+  name: Type.Optional(Type.String({ maxLength: 1024 })),
+  encrypted: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('0')])),
+});
 
 export type RegisterBody = Static<typeof RegisterBody>;
 export type LoginBody = Static<typeof LoginBody>;

@@ -3,7 +3,7 @@
  * Browser-safe: no Node imports, shared by the server, the SDK and the web app.
  */
 
-import type { E2eStatus } from './e2e.js';
+import type { E2eFileKey, E2eStatus } from './e2e.js';
 
 export type Id = string;
 /** Milliseconds since the Unix epoch. */
@@ -90,6 +90,15 @@ export interface Attachment {
   height?: number;
   /** Images: a WebP of at most 320×320 pixels, of this size. */
   thumbnail?: { width: number; height: number };
+  /**
+   * Extension (R18): an encrypted upload (`POST /v1/attachments?encrypted=1`).
+   * The server's reference then says nothing of the file: `type` is
+   * application/octet-stream, `name` is "file", `size` that of the ciphertext.
+   * The SDK replaces them with what the message's envelope says, and sets `e2e`.
+   */
+  encrypted?: true;
+  /** Set by the SDK, never by a server: the key to an encrypted file's bytes, from the message's envelope. */
+  e2e?: E2eFileKey;
 }
 
 /** Extension (R14): what this server accepts, as `GET /v1/attachments/limits` tells it. */
@@ -116,7 +125,14 @@ interface EventBase {
 
 export type ConversationEvent =
   | (EventBase & { kind: 'message.created'; message: Message })
-  | (EventBase & { kind: 'message.edited'; messageId: Id; body: string; e2e?: E2eStatus })
+  | (EventBase & {
+      kind: 'message.edited';
+      messageId: Id;
+      body: string;
+      e2e?: E2eStatus;
+      /** Set by the SDK, never by a server: an encrypted edit's files, read from its envelope (which carries their keys again). */
+      attachments?: Attachment[];
+    })
   | (EventBase & { kind: 'message.deleted'; messageId: Id })
   | (EventBase & { kind: 'message.reacted'; messageId: Id; reaction: string; active: boolean })
   | (EventBase & { kind: 'member.joined'; userId: Id; role: Role })

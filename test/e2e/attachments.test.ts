@@ -229,20 +229,21 @@ describe('attachments', () => {
     expectError(await h.api.req('PATCH', `/v1/messages/${plain.id}`, { token: alice.token, json: { body: ' ' } }), 400, 'bad_request', 'empty edit without');
   });
 
-  test('an end-to-end encrypted conversation takes no attachments: the server would hold the files in the clear', async () => {
-    const created = await h.api.req<{ conversation: { id: string; encrypted?: boolean } }>('POST', '/v1/conversations', {
-      token: alice.token,
-      json: { kind: 'direct', members: [bob.id], encrypted: true },
+  test('an encrypted upload (?encrypted=1) cannot go into a plain conversation: no member could open it', async () => {
+    // Encrypted uploads in encrypted conversations: test/e2e/encrypted-attachments.test.ts.
+    const res = await fetch(`${h.url}/v1/attachments?encrypted=1`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${alice.token}`, 'content-type': 'application/octet-stream' },
+      body: new Uint8Array(randomBytes(64)),
     });
-    assert.ok(created.status === 200 || created.status === 201, created.text);
-    assert.equal(created.body.conversation.encrypted, true);
-    const att = await uploaded(alice, Buffer.from('secret plans'), 'text/plain');
-    const res = await h.api.req('POST', `/v1/conversations/${created.body.conversation.id}/messages`, {
+    assert.equal(res.status, 201);
+    const att = ((await res.json()) as { attachment: UploadedAttachment }).attachment;
+    const sent = await h.api.req('POST', `/v1/conversations/${conv}/messages`, {
       token: alice.token,
       json: { clientId: `c-${randomBytes(6).toString('hex')}`, body: '', attachments: [att.id] },
     });
-    expectError(res, 400, 'bad_request', 'attachments in an encrypted conversation');
-    assert.match(res.text, /Attachments are not available in end-to-end encrypted conversations/);
+    expectError(sent, 400, 'bad_request', 'an encrypted upload in a plain conversation');
+    assert.match(sent.text, /encrypted \(\?encrypted=1\): it may be attached only in an end-to-end encrypted conversation/);
     assert.equal((await get(alice, `/v1/attachments/${att.id}`)).status, 200, "the upload is still its uploader's, pending");
   });
 

@@ -3,7 +3,7 @@
  * cryptography (src/client/e2e/crypto.ts): real keys, real envelopes, sent
  * through the plain HTTP helpers so the server's checks are what is tested.
  */
-import type { DeviceKeys, EnvelopeContext } from '../../src/protocol/e2e.js';
+import type { DeviceKeys, EnvelopeContext, EnvelopePayload } from '../../src/protocol/e2e.js';
 import { generateDeviceKeys, publicDeviceKeys, sealEnvelope, wrappingKey, type DeviceKeyPairs } from '../../src/client/e2e/crypto.js';
 import { expectStatus, type Api, type TestUser } from './http.js';
 
@@ -32,10 +32,10 @@ export class E2eDevice {
     return res.body.devices;
   }
 
-  /** An envelope of `text` from this device for exactly `to` (device keys as the server lists them). */
-  async seal(conversationId: string, context: EnvelopeContext, text: string, to: readonly DeviceKeys[]): Promise<string> {
+  /** An envelope of `text` (or a whole payload, files and all) from this device for exactly `to` (device keys as the server lists them). */
+  async seal(conversationId: string, context: EnvelopeContext, text: string | EnvelopePayload, to: readonly DeviceKeys[]): Promise<string> {
     const recipients = new Map<string, CryptoKey>();
     for (const d of to) recipients.set(d.deviceId, await wrappingKey(this.keys.agreement.privateKey, this.u.deviceId, d.agreementKey, d.deviceId));
-    return sealEnvelope({ conversationId, senderId: this.u.id, senderDevice: this.u.deviceId, context }, { body: text }, recipients, this.keys.identity.privateKey);
+    return sealEnvelope({ conversationId, senderId: this.u.id, senderDevice: this.u.deviceId, context }, typeof text === 'string' ? { body: text } : text, recipients, this.keys.identity.privateKey);
   }
 }

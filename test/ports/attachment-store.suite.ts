@@ -29,6 +29,7 @@ const ref = (a: AttachmentRecord): Attachment => {
     r.height = a.height;
   }
   if (a.thumbnail) r.thumbnail = { ...a.thumbnail };
+  if (a.encrypted) r.encrypted = true;
   return r;
 };
 
@@ -96,6 +97,24 @@ export function attachmentStoreSuite(name: string, open: () => Promise<Store>, d
       assert.deepEqual(usable.sort((x, y) => (x.id < y.id ? -1 : 1)), [doc, img].sort((x, y) => (x.id < y.id ? -1 : 1)));
       assert.deepEqual(await s.attachments.usable(b, [img.id, doc.id]), [], "not another user's");
       assert.deepEqual(await s.attachments.usable(a, []), []);
+    });
+
+    it('keeps an encrypted upload (R18) as recorded, told apart from a plain one everywhere it is read, and carries its reference as given', async () => {
+      const [a, b] = [await user(), await user()];
+      const conv = await group([a, b]);
+      const opaque = { type: 'application/octet-stream', name: 'file', width: undefined, height: undefined, thumbnail: undefined } as const;
+      const enc = await upload(a, { ...opaque, size: 4116, encrypted: true });
+      const plain = await upload(a, opaque);
+      assert.equal('encrypted' in plain, false, 'a plain upload has no field');
+      assert.deepEqual(await s.attachments.readable(enc.id, a), enc, 'read back encrypted');
+      assert.deepEqual(await s.attachments.readable(plain.id, a), plain, 'read back plain');
+      const usable = new Map((await s.attachments.usable(a, [enc.id, plain.id])).map((r) => [r.id, r]));
+      assert.deepEqual(usable.get(enc.id), enc);
+      assert.deepEqual(usable.get(plain.id), plain);
+      const m = await sent(conv, a, [ref(enc)]);
+      assert.deepEqual(m.attachments, [{ id: enc.id, type: 'application/octet-stream', name: 'file', size: 4116, encrypted: true }]);
+      assert.deepEqual((await s.events.messages(conv, { limit: 10 })).messages.at(-1)?.attachments, [ref(enc)], 'as history reads it');
+      assert.deepEqual(await s.attachments.readable(enc.id, b), enc, 'a member reads the record, still encrypted');
     });
 
     it('refuses an upload by a user who does not exist', async () => {

@@ -4,6 +4,11 @@
  * composer's tray of files being uploaded. Every file is fetched through the
  * SDK with the access token in a header and shown from an object URL: the
  * token never goes into a URL, where it would end up in logs and history.
+ *
+ * In an end-to-end encrypted conversation (R18) the SDK encrypts a file
+ * before it is uploaded and decrypts it when it is fetched (checking it is the
+ * file the message names); the server has no thumbnail, so an image is shown
+ * from the whole decrypted file.
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { Attachment, AttachmentLimits, Id, ParleyClient, UploadedAttachment } from '../../src/client/index.js';
@@ -20,8 +25,19 @@ export function sizeText(n: number): string {
   return `${+(n / (1024 * 1024 * 1024)).toFixed(1)} GB`;
 }
 
-/** Images the app shows in place (the server made a thumbnail). */
-const isImage = (a: Attachment): boolean => !!a.thumbnail;
+/** Image formats a browser shows in an <img> from an encrypted file (no script runs there; SVG is left a download all the same). */
+const SHOWN_DECRYPTED = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif']);
+
+/** Images the app shows in place: the server made a thumbnail, or the SDK decrypts one of a format shown as is. */
+const isImage = (a: Attachment): boolean => !!a.thumbnail || (!!a.e2e && SHOWN_DECRYPTED.has(a.type));
+
+/** The box an image is shown in before it loads: its thumbnail's, else its own fitted in 320×320. */
+function thumbBox(a: Attachment): { width: number; height: number } {
+  if (a.thumbnail) return a.thumbnail;
+  if (!a.width || !a.height) return { width: 320, height: 240 };
+  const scale = Math.min(1, 320 / Math.max(a.width, a.height));
+  return { width: Math.max(1, Math.round(a.width * scale)), height: Math.max(1, Math.round(a.height * scale)) };
+}
 
 /** What a message with files and no text says in a list or a quote: "Photo", "3 files", "report.pdf". */
 export function attachmentSummary(list: Attachment[] | undefined): string {
@@ -36,11 +52,13 @@ export function attachmentSummary(list: Attachment[] | undefined): string {
 const urls = new Map<string, Promise<string>>();
 const MAX_URLS = 300;
 
-function blobUrl(client: ParleyClient, id: Id, thumbnail: boolean): Promise<string> {
-  const key = thumbnail ? `${id}|thumb` : id;
+function blobUrl(client: ParleyClient, a: Attachment, thumbnail: boolean): Promise<string> {
+  // An encrypted image has no thumbnail on the server: its one decrypted file serves both.
+  const thumb = thumbnail && !a.e2e;
+  const key = thumb ? `${a.id}|thumb` : a.id;
   let p = urls.get(key);
   if (!p) {
-    p = client.fetchAttachment(id, { thumbnail }).then((b) => URL.createObjectURL(b));
+    p = (thumb ? client.fetchAttachment(a.id, { thumbnail: true }) : client.openAttachment(a)).then((b) => URL.createObjectURL(b));
     // A failure is not kept: the next render asks again (after a reconnect, say).
     p.catch(() => urls.delete(key));
     urls.set(key, p);
@@ -53,24 +71,26 @@ function blobUrl(client: ParleyClient, id: Id, thumbnail: boolean): Promise<stri
   return p;
 }
 
-function useBlobUrl(client: ParleyClient, id: Id, thumbnail: boolean): { url: string | undefined; error: string } {
+function useBlobUrl(client: ParleyClient, a: Attachment, thumbnail: boolean): { url: string | undefined; error: string } {
   const [state, setState] = useState<{ url: string | undefined; error: string }>({ url: undefined, error: '' });
   useEffect(() => {
     let live = true;
     setState({ url: undefined, error: '' });
-    blobUrl(client, id, thumbnail).then(
+    blobUrl(client, a, thumbnail).then(
       (url) => live && setState({ url, error: '' }),
       (e: unknown) => live && setState({ url: undefined, error: errorText(e, 'Could not load this file.') }),
     );
     return () => {
       live = false;
     };
-  }, [client, id, thumbnail]);
+    // Not `a` itself: the object is new with every render of its message, its id and key name the same file.
+  }, [client, a.id, a.e2e?.key, thumbnail]);
   return state;
 }
 
 async function download(client: ParleyClient, a: Attachment): Promise<void> {
-  const url = URL.createObjectURL(await client.fetchAttachment(a.id));
+  // Decrypted and checked first when the file is encrypted.
+  const url = URL.createObjectURL(await client.openAttachment(a));
   const link = document.createElement('a');
   link.href = url;
   link.download = a.name;
@@ -104,8 +124,8 @@ export function AttachmentList({ client, attachments }: { client: ParleyClient; 
 }
 
 function Thumb({ client, a, onOpen }: { client: ParleyClient; a: Attachment; onOpen: () => void }) {
-  const { url, error } = useBlobUrl(client, a.id, true);
-  const t = a.thumbnail ?? { width: 320, height: 240 };
+  const { url, error } = useBlobUrl(client, a, true);
+  const t = thumbBox(a);
   return (
     <button type="button" class="att-thumb" aria-label={`Open image ${a.name}`} title={a.name} onClick={onOpen} style={{ aspectRatio: `${t.width} / ${t.height}` }}>
       {url ? <img src={url} alt={a.name} width={t.width} height={t.height} data-testid="att-thumb" /> : <span class="att-thumb-wait">{error || 'Loading…'}</span>}
@@ -114,7 +134,7 @@ function Thumb({ client, a, onOpen }: { client: ParleyClient; a: Attachment; onO
 }
 
 function ImageViewer({ client, a, onClose }: { client: ParleyClient; a: Attachment; onClose: () => void }) {
-  const { url, error } = useBlobUrl(client, a.id, false);
+  const { url, error } = useBlobUrl(client, a, false);
   const [busy, setBusy] = useState(false);
   return (
     <Dialog title={a.name} onClose={onClose}>
@@ -194,7 +214,11 @@ export class UploadTray {
   files: PendingFile[] = [];
   private listeners = new Set<() => void>();
 
-  constructor(private readonly client: ParleyClient) {}
+  constructor(
+    private readonly client: ParleyClient,
+    /** The SDK encrypts a file for an end-to-end encrypted conversation before it goes. */
+    private readonly conversationId: Id,
+  ) {}
 
   subscribe(fn: () => void): () => void {
     this.listeners.add(fn);
@@ -250,7 +274,7 @@ export class UploadTray {
       this.files.push(f);
       this.changed();
       void this.client
-        .upload(file, { name: file.name, onProgress: (sent, total) => this.patch(f.key, { progress: total ? sent / total : 0 }) })
+        .upload(file, { conversationId: this.conversationId, name: file.name, onProgress: (sent, total) => this.patch(f.key, { progress: total ? sent / total : 0 }) })
         .then(
           (attachment) => this.patch(f.key, { state: 'done', progress: 1, attachment }),
           (e: unknown) => this.patch(f.key, { state: 'failed', error: uploadError(e) }),
@@ -281,7 +305,7 @@ const trays = new Map<Id, UploadTray>();
 export function useTray(client: ParleyClient, conversationId: Id): UploadTray {
   let tray = trays.get(conversationId);
   if (!tray) {
-    tray = new UploadTray(client);
+    tray = new UploadTray(client, conversationId);
     trays.set(conversationId, tray);
   }
   const [, setTick] = useState(0);

@@ -122,6 +122,7 @@ export function unreadableText(m: Message): string | undefined {
     case 'not-for-this-device':
       return 'Sent before this device was signed in; it cannot be read here.';
     case 'bad-signature':
+    case 'wrong-attachments':
       return 'This message failed its security check and is hidden.';
     default:
       return 'This message could not be decrypted on this device.';

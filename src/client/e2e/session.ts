@@ -6,13 +6,28 @@
  * device existed, its signature does not verify, it is malformed), an empty
  * body and `e2e.ok` false with the reason. Nothing here throws on a bad
  * message.
+ *
+ * Attachments (files.ts): a message's files are read from its envelope; the
+ * app sees their real name, type and size and the key (`Attachment.e2e`), or,
+ * when the message cannot be read, no attachments at all (the server's
+ * references say nothing an app could show).
  */
-import { looksLikeEnvelope, parseEnvelope, type E2eFailure, type E2eStatus, type EnvelopeContext, type EnvelopeHeader } from '../../protocol/e2e.js';
-import type { Conversation, ConversationEvent, Id, Message } from '../../protocol/model.js';
+import {
+  looksLikeEnvelope,
+  parseEnvelope,
+  type E2eFailure,
+  type E2eStatus,
+  type EnvelopeContext,
+  type EnvelopeFile,
+  type EnvelopeHeader,
+  type EnvelopePayload,
+} from '../../protocol/e2e.js';
+import type { Attachment, Conversation, ConversationEvent, Id, Message } from '../../protocol/model.js';
 import type { HttpApi } from '../http.js';
 import type { KeyValueStore } from '../storage.js';
 import { EnvelopeError, openEnvelope, safetyNumber, sealEnvelope } from './crypto.js';
 import { KeyDirectory } from './directory.js';
+import { editedAttachments, openedAttachments } from './files.js';
 import { DeviceKeyring } from './keyring.js';
 import { withTimeout } from '../../shared/timeout.js';
 
@@ -48,15 +63,16 @@ export class E2eSession {
   /**
    * An envelope of `body` for every device of the conversation's members.
    * `refresh` reads the devices from the server again (after the server said
-   * the set was not right).
+   * the set was not right). `files`: the message's attachments, keys and all.
    */
-  async encrypt(conversationId: Id, context: EnvelopeContext, body: string, refresh = false): Promise<string> {
+  async encrypt(conversationId: Id, context: EnvelopeContext, body: string, refresh = false, files: readonly EnvelopeFile[] = []): Promise<string> {
     await this.publish();
     const devices = await this.directory.conversationDevices(conversationId, refresh);
     const recipients = new Map<Id, CryptoKey>();
     await Promise.all(devices.map(async (d) => recipients.set(d.deviceId, await this.directory.wrappingKey(d.deviceId, d.agreementKey))));
     const header: EnvelopeHeader = { conversationId, senderId: this.keyring.userId, senderDevice: this.deviceId, context };
-    return sealEnvelope(header, { body }, recipients, this.keyring.keys.identity.privateKey);
+    const payload: EnvelopePayload = files.length > 0 ? { body, files: [...files] } : { body };
+    return sealEnvelope(header, payload, recipients, this.keyring.keys.identity.privateKey);
   }
 
   /** Forgets the devices of a conversation (a member joined or left). */
@@ -64,8 +80,8 @@ export class E2eSession {
     this.directory.forget(conversationId);
   }
 
-  /** The plain text of an encrypted body, or why there is none. */
-  private async open(conversationId: Id, senderId: Id, context: EnvelopeContext, body: string): Promise<{ body: string; e2e: E2eStatus }> {
+  /** The plain text of an encrypted body (and its files' entries, unchecked), or why there is none. */
+  private async open(conversationId: Id, senderId: Id, context: EnvelopeContext, body: string): Promise<{ body: string; e2e: E2eStatus; files?: unknown }> {
     const fail = (reason: E2eFailure, deviceId?: Id): { body: string; e2e: E2eStatus } => ({ body: '', e2e: { ok: false, reason, ...(deviceId ? { deviceId } : {}) } });
     const parsed = parseEnvelope(body);
     if ('error' in parsed) return fail('malformed');
@@ -79,7 +95,7 @@ export class E2eSession {
       const header: EnvelopeHeader = { conversationId, senderId, senderDevice: env.sd, context };
       const [identity, kek] = await Promise.all([this.directory.identityKey(env.sd, sender.identityKey), this.directory.wrappingKey(env.sd, sender.agreementKey)]);
       const payload = await openEnvelope(header, env, this.deviceId, identity, kek);
-      return { body: payload.body, e2e: { ok: true, deviceId: env.sd } };
+      return { body: payload.body, e2e: { ok: true, deviceId: env.sd }, files: payload.files };
     } catch (err) {
       return fail(err instanceof EnvelopeError ? err.reason : 'failed', env.sd);
     }
@@ -91,7 +107,11 @@ export class E2eSession {
     // The body a message has now is its latest edit's when it was edited.
     const context: EnvelopeContext = m.editedAt !== undefined ? { kind: 'edit', messageId: m.id } : { kind: 'send', clientId: m.clientId };
     const read = await this.open(m.conversationId, m.senderId, context, m.body);
-    return { ...m, body: read.body, e2e: read.e2e };
+    const { attachments: refs, ...rest } = m;
+    if (!read.e2e.ok) return { ...rest, body: read.body, e2e: read.e2e };
+    const files = openedAttachments(read.files, refs);
+    if (files === 'mismatch') return { ...rest, body: '', e2e: { ok: false, reason: 'wrong-attachments', ...(read.e2e.deviceId ? { deviceId: read.e2e.deviceId } : {}) } };
+    return { ...rest, body: read.body, e2e: read.e2e, ...(files ? { attachments: files satisfies Attachment[] } : {}) };
   }
 
   async messages(list: readonly Message[], encrypted: boolean): Promise<Message[]> {
@@ -103,8 +123,13 @@ export class E2eSession {
     if (!encrypted) return e;
     if (e.kind === 'message.created') return { ...e, message: await this.message(e.message, true) };
     if (e.kind === 'message.edited' && e.body !== '' && !e.e2e) {
+      // Files come from the envelope only, never from what the server put on the event.
+      const { attachments: _fromServer, ...edit } = e;
       const read = await this.open(e.conversationId, e.actorId, { kind: 'edit', messageId: e.messageId }, e.body);
-      return { ...e, body: read.body, e2e: read.e2e };
+      if (!read.e2e.ok) return { ...edit, body: read.body, e2e: read.e2e };
+      const files = editedAttachments(read.files);
+      if (files === 'mismatch') return { ...edit, body: '', e2e: { ok: false, reason: 'wrong-attachments', ...(read.e2e.deviceId ? { deviceId: read.e2e.deviceId } : {}) } };
+      return { ...edit, body: read.body, e2e: read.e2e, ...(files ? { attachments: files } : {}) };
     }
     return e;
   }

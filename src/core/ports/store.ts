@@ -318,6 +318,8 @@ export interface AttachmentRecord {
   width?: number;
   height?: number;
   thumbnail?: { width: number; height: number };
+  /** R18: ciphertext for an end-to-end encrypted conversation (type and name say nothing); absent when not. */
+  encrypted?: true;
   createdAt: Millis;
 }
 

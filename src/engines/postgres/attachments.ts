@@ -23,7 +23,7 @@ export class PostgresAttachmentStore implements AttachmentStore {
   async create(record: AttachmentRecord): Promise<void> {
     try {
       await this.db.query(
-        `INSERT INTO attachments (${ATTACHMENT_COLUMNS}, unreferenced_since) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
+        `INSERT INTO attachments (${ATTACHMENT_COLUMNS}, unreferenced_since) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11)`,
         attachmentValues(record),
       );
     } catch (err) {

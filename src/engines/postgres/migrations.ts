@@ -16,6 +16,7 @@ import { SCHEMA_V5 } from './schema-v5.js';
 import { SCHEMA_V6 } from './schema-v6.js';
 import { SCHEMA_V8 } from './schema-v8.js';
 import { SCHEMA_V7 } from './schema-v7.js';
+import { SCHEMA_V9 } from './schema-v9.js';
 
 export interface Migration {
   version: number;
@@ -32,6 +33,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 6, name: 'attachments', sql: SCHEMA_V6 },
   { version: 7, name: 'push subscriptions', sql: SCHEMA_V7 },
   { version: 8, name: 'end-to-end encryption', sql: SCHEMA_V8 },
+  { version: 9, name: 'encrypted attachments', sql: SCHEMA_V9 },
 ];
 
 /** First key of the advisory lock ('Parl'); the second is a hash of the schema name. */

@@ -17,7 +17,7 @@ export class SqliteAttachmentStore implements AttachmentStore {
     const cols = ATTACHMENT_COLUMNS.split(', ').map((c) => `a.${c}`).join(', ');
     this.st = {
       insert: db.prepare<(string | number | null)[]>(
-        `INSERT INTO attachments (${ATTACHMENT_COLUMNS}, unreferenced_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO attachments (${ATTACHMENT_COLUMNS}, unreferenced_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       // The uploader while not released; anyone who is a member now of a conversation whose message carries it.
       readable: db.prepare<{ id: string; user: string }, AttachmentRow>(

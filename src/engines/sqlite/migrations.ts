@@ -299,6 +299,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX device_keys_by_user ON device_keys (user_id, created_at, device_id);
     `,
   },
+  {
+    // R14 × R18: attachments in end-to-end encrypted conversations. An
+    // encrypted upload is ciphertext the server stores opaque (no type, name,
+    // image facts or thumbnail); the core lets only such uploads into an
+    // encrypted conversation and none into a plain one. Existing uploads are
+    // plain (the default), as they were.
+    version: 9,
+    name: 'encrypted attachments',
+    sql: `
+      ALTER TABLE attachments ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0 CHECK (encrypted IN (0, 1));
+    `,
+  },
 ];
 
 /** Applies every migration the file has not recorded, in version order. Returns the versions applied. */

@@ -1,7 +1,8 @@
 /**
  * Extension (R14): attachments over HTTP. `POST /v1/attachments` takes the
  * file itself as the body (Content-Type its media type, `?name=` its file
- * name) and streams it to the core, never parsing or buffering it;
+ * name; `?encrypted=1` for an end-to-end encrypted conversation's ciphertext)
+ * and streams it to the core, never parsing or buffering it;
  * `GET /v1/attachments/:id` and `/thumbnail` serve the bytes with ranges,
  * ETags and headers that keep a file from running as a page of this origin.
  */
@@ -42,6 +43,7 @@ export const attachmentRoutes: FastifyPluginAsync<{ core: Core }> = async (app, 
       name: req.query.name,
       length: length === undefined ? undefined : Number(length),
       body: req.raw,
+      encrypted: req.query.encrypted === '1',
     });
     return reply.code(201).send({ attachment });
   });
