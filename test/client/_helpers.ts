@@ -196,3 +196,14 @@ export function lossySocketFactory(
     return wrapper;
   };
 }
+
+/** Waits until the server lists `n` devices with keys for the signed-in user of `c` (each client publishes once it is online). */
+export async function keysPublished(c: ParleyClient, n: number): Promise<void> {
+  const userId = c.user?.id as string;
+  let count = 0;
+  for (const end = Date.now() + 5000; Date.now() < end; await sleep(20)) {
+    count = (await c.api.userKeys(userId)).devices.length;
+    if (count >= n) return;
+  }
+  throw new Error(`${n} devices of ${userId} never published keys (${count})`);
+}

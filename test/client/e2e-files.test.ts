@@ -10,24 +10,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createNodeClient } from '../../src/client/node.js';
 import { E2eFileError, ParleyError, type Attachment, type ConversationState, type Message, type ParleyClient } from '../../src/client/index.js';
-import { TestServer, signedIn, until, uniqueName } from './_helpers.js';
+import { TestServer, keysPublished, signedIn, until, uniqueName } from './_helpers.js';
+import { filesUnder } from '../helpers/fs.js';
 
 const PASSWORD = 'correct horse battery';
 
-/** Every file under `dir`, recursively. */
-async function files(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await files(p)));
-    else out.push(p);
-  }
-  return out;
-}
 
 const bytesOf = async (b: Blob): Promise<Uint8Array> => new Uint8Array(await b.arrayBuffer());
 
@@ -53,19 +44,12 @@ describe('SDK: files in end-to-end encrypted conversations', () => {
     clients.push(c);
     return c;
   }
-  async function published(c: ParleyClient, n: number): Promise<void> {
-    const userId = c.user?.id as string;
-    for (const end = Date.now() + 5000; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) {
-      if ((await c.api.userKeys(userId)).devices.length >= n) return;
-    }
-    throw new Error(`${n} devices of ${userId} never published keys`);
-  }
   /** Two users with published keys and their encrypted direct conversation, seen by both. */
   async function pair(tag: string): Promise<{ alice: ParleyClient; bob: ParleyClient; bobName: string; conv: ConversationState }> {
     const a = await user(`${tag}a`);
     const b = await user(`${tag}b`);
-    await published(a.client, 1);
-    await published(b.client, 1);
+    await keysPublished(a.client, 1);
+    await keysPublished(b.client, 1);
     const conv = await a.client.startDirect(b.client.user?.id as string, { encrypted: true });
     await until(() => !!b.client.conversation(conv.id), 5000, 'bob sees the conversation');
     return { alice: a.client, bob: b.client, bobName: b.username, conv };
@@ -79,7 +63,7 @@ describe('SDK: files in end-to-end encrypted conversations', () => {
   }
   /** The path of an upload's bytes in the server's local media folder. */
   async function blobPath(id: string): Promise<string> {
-    const found = (await files(server.dataDir)).filter((p) => p.endsWith(`/${id}`) && p.includes('/a/'));
+    const found = (await filesUnder(server.dataDir)).filter((p) => p.endsWith(`/${id}`) && p.includes('/a/'));
     assert.equal(found.length, 1, `one blob for ${id}: ${found.join(', ')}`);
     return found[0] as string;
   }
@@ -133,7 +117,7 @@ describe('SDK: files in end-to-end encrypted conversations', () => {
     const sent = await received(alice, conv.id, 'a photo');
     const later = await device(bobName);
     await until(() => !!later.conversation(conv.id), 5000, 'the new device has the conversation');
-    await published(later, 2);
+    await keysPublished(later, 2);
     await until(() => {
       void later.loadLatest(conv.id);
       return later.messages(conv.id).some((m) => m.id === sent.id);
@@ -151,7 +135,7 @@ describe('SDK: files in end-to-end encrypted conversations', () => {
     // A device signed in now, offline while the message is edited again, reads the text and the file once back.
     const path = join(server.dataDir, `${bobName}-offline.json`);
     const offline = await device(bobName, path);
-    await published(offline, 3);
+    await keysPublished(offline, 3);
     await offline.close();
     await alice.edit(sent.id, 'a photo (from the garden, 2)');
     const back = createNodeClient({ url: server.url, storagePath: path, backoffMinMs: 50 });

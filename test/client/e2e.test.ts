@@ -16,7 +16,7 @@ import { createNodeClient } from '../../src/client/node.js';
 import type { ConversationState, Message, ParleyClient } from '../../src/client/index.js';
 import { ENVELOPE_PREFIX, parseEnvelope } from '../../src/protocol/e2e.js';
 import { b64url, unb64url } from '../../src/client/e2e/crypto.js';
-import { TestServer, signedIn, until, uniqueName } from './_helpers.js';
+import { TestServer, keysPublished, signedIn, until, uniqueName } from './_helpers.js';
 
 const PASSWORD = 'correct horse battery';
 
@@ -45,16 +45,6 @@ describe('SDK: end-to-end encryption', () => {
     clients.push(c);
     return c;
   }
-  /** Waits until the server lists `n` devices with keys for the user of `c` (each client publishes once it is online). */
-  async function published(c: ParleyClient, n: number): Promise<void> {
-    const userId = c.user?.id as string;
-    let count = 0;
-    for (const end = Date.now() + 5000; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) {
-      count = (await c.api.userKeys(userId)).devices.length;
-      if (count >= n) return;
-    }
-    throw new Error(`${n} devices of ${userId} never published keys (${count})`);
-  }
   const texts = (c: ParleyClient, id: string): string[] => c.messages(id).map((m) => (m.e2e?.ok === false ? `<unreadable:${m.e2e.reason}>` : m.body));
   async function sees(c: ParleyClient, id: string, expected: string[], what: string): Promise<void> {
     await until(() => {
@@ -68,8 +58,8 @@ describe('SDK: end-to-end encryption', () => {
     const bob = await user('eb');
     const alicePhone = await device(alice.username);
     const bobPhone = await device(bob.username);
-    await published(alice.client, 2);
-    await published(bob.client, 2);
+    await keysPublished(alice.client, 2);
+    await keysPublished(bob.client, 2);
 
     const conv: ConversationState = await alice.client.startDirect(bob.client.user?.id as string, { encrypted: true });
     assert.equal(conv.conversation.encrypted, true);
@@ -95,7 +85,7 @@ describe('SDK: end-to-end encryption', () => {
 
     // A fresh sign-in of Bob reads nothing of it (its keys did not exist), but everything after.
     const bobLater = await device(bob.username);
-    await published(bob.client, 3);
+    await keysPublished(bob.client, 3);
     await sees(bobLater, conv.id, expected.map(() => '<unreadable:not-for-this-device>'), 'a new device, old messages');
     // Alice's laptop still knows only four devices: the server refuses that, the SDK reads the devices again.
     await alice.client.send(conv.id, 'Welcome, new laptop');
@@ -113,7 +103,7 @@ describe('SDK: end-to-end encryption', () => {
 
   it('a group: a member added later reads what comes after, not before; a member who left is no longer encrypted for', async () => {
     const [a, b, c] = [await user('ga'), await user('gb'), await user('gc')];
-    for (const u of [a, b, c]) await published(u.client, 1);
+    for (const u of [a, b, c]) await keysPublished(u.client, 1);
     const g = await a.client.createGroup('Secret plans', [b.client.user?.id as string], { encrypted: true });
     await a.client.send(g.id, 'before Carol');
     await sees(b.client, g.id, ['before Carol'], 'bob');
@@ -133,8 +123,8 @@ describe('SDK: end-to-end encryption', () => {
   it('a tampered, re-signed, replayed or misattributed envelope is marked unreadable, never shown', async () => {
     const alice = await user('ta');
     const bob = await user('tb');
-    await published(alice.client, 1);
-    await published(bob.client, 1);
+    await keysPublished(alice.client, 1);
+    await keysPublished(bob.client, 1);
     const conv = await alice.client.startDirect(bob.client.user?.id as string, { encrypted: true });
     await alice.client.send(conv.id, 'the real text');
     await sees(bob.client, conv.id, ['the real text'], 'bob');
@@ -181,8 +171,8 @@ describe('SDK: end-to-end encryption', () => {
   it('holds the text of an encrypted message to the length limit itself, since the server cannot count it', async () => {
     const alice = await user('la');
     const bob = await user('lb');
-    await published(alice.client, 1);
-    await published(bob.client, 1);
+    await keysPublished(alice.client, 1);
+    await keysPublished(bob.client, 1);
     const conv = await alice.client.startDirect(bob.client.user?.id as string, { encrypted: true });
     const long = await alice.client.send(conv.id, '😀'.repeat(4001));
     await until(() => alice.client.outbox(conv.id)[0]?.state === 'failed', 5000, 'the long message refused');
@@ -199,8 +189,8 @@ describe('SDK: end-to-end encryption', () => {
     await reg.register(name, PASSWORD);
     const path = join(dir, `${name}.json`);
     const bob = await device(name, path);
-    await published(alice.client, 1);
-    await published(bob, 1);
+    await keysPublished(alice.client, 1);
+    await keysPublished(bob, 1);
     const conv = await alice.client.startDirect(bob.user?.id as string, { encrypted: true });
     await alice.client.send(conv.id, 'before the restart');
     await sees(bob, conv.id, ['before the restart'], 'bob');
@@ -224,7 +214,7 @@ describe('SDK: end-to-end encryption', () => {
     assert.match(fromAlice, /^(\d{5} ){11}\d{5}$/);
     assert.equal(fromAlice, fromBob);
     const carol = await user('rc');
-    await published(carol.client, 1);
+    await keysPublished(carol.client, 1);
     assert.notEqual(await alice.client.safetyNumber(carol.client.user?.id as string), fromAlice);
   });
 });

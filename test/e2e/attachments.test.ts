@@ -10,7 +10,6 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -18,6 +17,7 @@ import type { Message, UploadedAttachment } from '../../src/protocol/model.js';
 import { Harness } from '../helpers/server.js';
 import { expectError, expectStatus, type TestUser } from '../helpers/http.js';
 import { newRef } from '../helpers/ws-client.js';
+import { filesUnder } from '../helpers/fs.js';
 
 const LIMIT = 2 * 1024 * 1024;
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -36,16 +36,6 @@ interface Got {
   bytes: Buffer;
 }
 
-/** Every file under `dir`, recursively. */
-async function files(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await files(p)));
-    else out.push(p);
-  }
-  return out;
-}
 
 describe('attachments', () => {
   let h: Harness;
@@ -275,13 +265,13 @@ describe('attachments', () => {
   });
 
   test('refuses a streamed file as soon as it passes the limit, without reading the rest, and keeps nothing of it', async () => {
-    const blobsBefore = await files(join(h.dataDir, 'media'));
+    const blobsBefore = await filesUnder(join(h.dataDir, 'media'));
     const { status, body, bodyBytesSent } = await rawUpload(undefined, 40 * 1024 * 1024);
     assert.equal(status, 413);
     assert.equal(body.error.code, 'too_large');
     assert.ok(bodyBytesSent < 12 * 1024 * 1024, `the answer came after ${bodyBytesSent} bytes of 40 MiB (the limit is 2 MiB)`);
-    assert.deepEqual(await files(join(h.dataDir, 'uploads')), [], 'no temp file left');
-    assert.deepEqual(await files(join(h.dataDir, 'media')), blobsBefore, 'no blob stored');
+    assert.deepEqual(await filesUnder(join(h.dataDir, 'uploads')), [], 'no temp file left');
+    assert.deepEqual(await filesUnder(join(h.dataDir, 'media')), blobsBefore, 'no blob stored');
     // The server is fine afterwards.
     assert.equal((await upload(alice, Buffer.from('ok'), 'text/plain')).status, 201);
   });
@@ -403,11 +393,11 @@ describe('attachments', () => {
     const m = await sendWith(alice, [gone.id]);
     await sendWith(alice, [kept.id]);
     expectStatus(await h.api.req('DELETE', `/v1/messages/${m.id}`, { token: alice.token }), 200);
-    const before = (await files(join(h.dataDir, 'media'))).length;
+    const before = (await filesUnder(join(h.dataDir, 'media'))).length;
     assert.equal(await h.core.attachments.sweepOnce(Date.now()), 0, 'nothing is past a day yet');
     const removed = await h.core.attachments.sweepOnce(Date.now() + 86_400_000 + 1000);
     assert.ok(removed >= 2, `removed ${removed}`);
-    const after = (await files(join(h.dataDir, 'media'))).length;
+    const after = (await filesUnder(join(h.dataDir, 'media'))).length;
     assert.ok(before - after >= 3, `the image, its thumbnail and the text file are gone from the folder (${before} → ${after})`);
     expectError(asError(await get(alice, `/v1/attachments/${pending.id}`)), 404, 'not_found', 'pending, swept');
     expectError(asError(await get(alice, `/v1/attachments/${gone.id}`)), 404, 'not_found', 'released, swept');

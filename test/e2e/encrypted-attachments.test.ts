@@ -11,8 +11,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { Conversation, Message, UploadedAttachment } from '../../src/protocol/model.js';
 import { E2E_SIZES, parseEnvelope, type DeviceKeys, type EnvelopeFile } from '../../src/protocol/e2e.js';
 import { MAX_ATTACHMENTS } from '../../src/protocol/fields.js';
@@ -23,23 +22,14 @@ import { expectError, expectStatus, type Res, type TestUser } from '../helpers/h
 import { E2eDevice } from '../helpers/e2e.js';
 import { POSTGRES_URL, postgresMissing } from '../helpers/services.js';
 import { testSchemas } from '../helpers/postgres-schemas.js';
+import { filesUnder } from '../helpers/fs.js';
 
 const LIMIT = 64 * 1024;
 const CONFIG = { maxAttachmentBytes: LIMIT, attachmentTypes: 'image/png,text/plain', attachmentSweepMs: 0 };
 
-/** Every file under `dir`, recursively. */
-async function files(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await files(p)));
-    else out.push(p);
-  }
-  return out;
-}
 
 /** Everything under the data dir (SQLite file and log, media folder, spool, keys) as one latin1 text. */
-const dataDirText = async (h: Harness): Promise<string> => (await Promise.all((await files(h.dataDir)).map((f) => readFile(f)))).map((b) => b.toString('latin1')).join('\n');
+const dataDirText = async (h: Harness): Promise<string> => (await Promise.all((await filesUnder(h.dataDir)).map((f) => readFile(f)))).map((b) => b.toString('latin1')).join('\n');
 
 /** What the database holds as text beyond the data dir (PostgreSQL's rows); '' for SQLite, whose file is in the data dir. */
 type DatabaseText = (h: Harness) => Promise<string>;
