@@ -65,13 +65,14 @@ describe('SQLite search indexer', () => {
     await seed(s1);
     await sendMany(s1, new IdGenerator('old'), 1200, (i) => `old message ${i} about tea`);
     await s1.close();
-    // Back to before search (migration 5) and attachments (6); what came later (8) stays.
+    // Back to before search (migration 5) and attachments (6, and 9 which added a column to its table);
+    // the encryption migration (8) stays.
     const db = new Database(path);
     db.exec(`DROP TRIGGER attachment_refs_released; DROP TABLE attachment_refs; DROP TABLE attachments;
              ALTER TABLE messages DROP COLUMN attachments;
              DROP TRIGGER messages_search_update; DROP TRIGGER messages_search_delete;
              DROP TABLE message_search; DROP TABLE search_docs; DROP TABLE search_state;
-             DELETE FROM schema_migrations WHERE version IN (5, 6);`);
+             DELETE FROM schema_migrations WHERE version IN (5, 6, 9);`);
     db.close();
     const s2 = open(path, { search: { intervalMs: 20, batch: 100, batchesPerRun: 2 } });
     try {
