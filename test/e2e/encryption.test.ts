@@ -428,13 +428,6 @@ const pgSchema = schemas.fresh('e2e');
 encryptedMessages(
   'PostgreSQL',
   () => Harness.start({ databaseUrl: POSTGRES_URL, databaseSchema: pgSchema }),
-  // Every row of every table of the store's schema, as text.
-  () =>
-    schemas.inspect(pgSchema, async (c) => {
-      const tables = await c.query<{ name: string }>('SELECT tablename AS name FROM pg_tables WHERE schemaname = $1', [pgSchema]);
-      let all = '';
-      for (const t of tables.rows) for (const r of (await c.query<{ row: string }>(`SELECT t::text AS row FROM ${t.name} t`)).rows) all += `${r.row}\n`;
-      return all;
-    }),
+  () => schemas.allRowsText(pgSchema),
   pgSkip,
 );

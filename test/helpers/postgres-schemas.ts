@@ -12,6 +12,8 @@ export interface TestSchemas {
   fresh(tag: string): string;
   /** A plain client on the test database with `schema` first in its path, for looking at what the store wrote. */
   inspect<T>(schema: string, fn: (c: pg.Client) => Promise<T>): Promise<T>;
+  /** Every row of every table of `schema`, as text: to show a value is stored nowhere. */
+  allRowsText(schema: string): Promise<string>;
 }
 
 /** Call once per test file, at its top level; `skip` (PostgreSQL missing) makes the cleanup do nothing. */
@@ -41,6 +43,14 @@ export function testSchemas(skip: unknown): TestSchemas {
       } finally {
         await client.end();
       }
+    },
+    allRowsText(schema) {
+      return this.inspect(schema, async (c) => {
+        const tables = await c.query<{ name: string }>('SELECT tablename AS name FROM pg_tables WHERE schemaname = $1', [schema]);
+        let all = '';
+        for (const t of tables.rows) for (const r of (await c.query<{ row: string }>(`SELECT t::text AS row FROM ${t.name} t`)).rows) all += `${r.row}\n`;
+        return all;
+      });
     },
   };
 }
