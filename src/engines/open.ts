@@ -44,6 +44,7 @@ async function openStore(config: Config, log: Logger): Promise<Store> {
   return openPostgresStore({
     url: config.databaseUrl,
     schema: config.databaseSchema,
+    appendBatches: config.databaseAppendBatches,
     onPoolError: throttledWarn(log, 'PostgreSQL connection failed'),
   });
 }

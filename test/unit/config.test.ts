@@ -24,6 +24,9 @@ test('bad values and unknown flags are refused with a message naming them', () =
   assert.throws(() => loadConfig({}, ['--nope', '1']), /--nope/);
   assert.throws(() => loadConfig({}, ['--port']), /needs a value/);
   assert.throws(() => loadConfig({ PARLEY_SQLITE_SYNCHRONOUS: 'sometimes' }), /SYNCHRONOUS/);
+  assert.throws(() => loadConfig({ PARLEY_DATABASE_APPEND_BATCHES: '0' }), /APPEND_BATCHES/);
+  assert.throws(() => loadConfig({}, ['--database-append-batches', '10']), /APPEND_BATCHES/);
+  assert.equal(loadConfig({ PARLEY_DATABASE_APPEND_BATCHES: '4' }).databaseAppendBatches, 4);
 });
 
 test('the README table lists every setting', () => {

@@ -11,10 +11,15 @@
  *   the next batch, so a hot conversation gets bigger batches, not more
  *   lock waiters.
  * - At most `maxInFlight` batches at once (fewer than the pool's connections), so appends never
- *   wait for a pooled connection and time out there. What is ready is spread
- *   over the free connections (at least MIN_SPREAD items a batch) so the server
- *   works on several batches at once: with 100 appenders over 100
- *   conversations that measured ~25% more appends/s than one big batch.
+ *   wait for a pooled connection and time out there. The store's default is
+ *   one: what arrives while a batch is in flight forms the next, so batches
+ *   grow with the load and PostgreSQL commits less often. A commit costs the
+ *   database about as much CPU as seven appends; on two cores one batch in
+ *   flight instead of nine halved PostgreSQL's CPU per append at 6,000/s and
+ *   raised closed-loop throughput (100 appenders) by 29%
+ *   (`bench/micro/store-append.ts --engine postgres`, docs/cluster-benchmarks.md).
+ *   With more allowed, what is ready is spread over the free connections (at
+ *   least MIN_SPREAD items a batch), for a database with cores to spare.
  * - Items of a batch go out sorted by key (stable, so each key keeps its
  *   order): every node locks the conversations of its batches in the same
  *   order, and two batches cannot deadlock.

@@ -40,6 +40,8 @@ export interface PostgresStoreOptions {
   statementTimeoutMs?: number;
   /** Most appends sent in one batch. @default 500 */
   maxBatch?: number;
+  /** Most append batches in flight at once; capped at poolSize - 1. @default 1 */
+  appendBatches?: number;
   /** Told about connections that failed while idle in the pool (the pool has replaced them). */
   onPoolError?: (err: Error) => void;
 }
@@ -74,7 +76,8 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
   const db = new Db(pool);
   // One connection stays free of append batches, so reads and /readyz pings
   // never queue behind a burst of writes.
-  const events = new PostgresEventStore(db, { maxBatch: Math.max(1, opts.maxBatch ?? 500), maxInFlight: Math.max(1, poolSize - 1) });
+  const appendBatches = Math.max(1, Math.min(poolSize - 1, Math.floor(opts.appendBatches ?? 1)));
+  const events = new PostgresEventStore(db, { maxBatch: Math.max(1, opts.maxBatch ?? 500), maxInFlight: appendBatches });
   let closing: Promise<void> | undefined;
 
   return {
