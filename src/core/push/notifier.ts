@@ -52,6 +52,8 @@ export interface NotifierObserver {
   error(err: unknown): void;
 }
 
+/** Least time between two passes over the windows: a window may close this much late. */
+const TICK_MS = 100;
 /** Recipients resolved per turn of the event loop. */
 const YIELD_EVERY = 100;
 /** Members whose subscriptions are read per store call (SQLite answers on the event loop: ~10 µs a row). */
@@ -70,10 +72,22 @@ interface Window {
    * is then (an edit shows, a deleted message's text does not).
    */
   bySender: Map<Id, { n: number; newestSeq: number }>;
+  /** Due and waiting in the flush queue. */
+  queued?: boolean;
 }
 
 export class Notifier {
   private readonly windows = new Map<Id, Window>();
+  /**
+   * Windows whose time has come, waiting for a flush slot; they stay in the
+   * Map (later messages still join them) until their resolution starts. Found
+   * in one pass per timer: a Map keeps a deleted entry's slot until it is
+   * rehashed, so going over it from the start after each of hundreds of
+   * resolutions skipped the same holes again and again (4% of the server's
+   * busy time at 5,000 msg/s over 500 conversations).
+   */
+  private due: Window[] = [];
+  private dueHead = 0;
   private timer: NodeJS.Timeout | undefined;
   private flushing = 0;
   private readonly running = new Set<Promise<void>>();
@@ -124,18 +138,37 @@ export class Notifier {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const all = [...this.windows.values()];
+    this.due = [];
+    this.dueHead = 0;
     this.windows.clear();
     await Promise.allSettled([...this.running, ...all.map((w) => this.resolve(w))]);
     this.fallback.flush();
   }
 
-  /** Windows open in time order (the Map keeps insertion order and every window lasts coalesceMs). */
+  /** Moves the windows that are due to the flush queue; windows open in time order (the Map keeps insertion order and every window lasts coalesceMs). */
   private tick(): void {
     this.timer = undefined;
     const now = Date.now();
-    const limit = this.opts.flushConcurrency ?? 4;
+    let next: Window | undefined;
     for (const w of this.windows.values()) {
-      if (w.dueAt > now || this.flushing >= limit) break;
+      if (w.queued) continue;
+      if (w.dueAt > now) {
+        next = w;
+        break;
+      }
+      w.queued = true;
+      this.due.push(w);
+    }
+    this.drain();
+    // Every window has its own due time; closing those of a tenth of a second together costs one timer, not one each.
+    if (next && !this.closed) this.timer = setTimeout(() => this.tick(), Math.max(TICK_MS, next.dueAt - now)).unref();
+  }
+
+  /** Resolves due windows, at most `flushConcurrency` at once. */
+  private drain(): void {
+    const limit = this.opts.flushConcurrency ?? 4;
+    while (this.flushing < limit && this.dueHead < this.due.length) {
+      const w = this.due[this.dueHead++] as Window;
       this.windows.delete(w.conversationId);
       this.flushing++;
       const p = this.resolve(w)
@@ -143,13 +176,13 @@ export class Notifier {
         .finally(() => {
           this.flushing--;
           this.running.delete(p);
-          if (!this.closed) this.tick();
+          if (!this.closed) this.drain();
         });
       this.running.add(p);
     }
-    const next = this.windows.values().next().value;
-    if (next && !this.timer && !this.closed && this.flushing < limit) {
-      this.timer = setTimeout(() => this.tick(), Math.max(0, next.dueAt - now)).unref();
+    if (this.dueHead === this.due.length) {
+      this.due = [];
+      this.dueHead = 0;
     }
   }
 
