@@ -23,6 +23,9 @@ if (!hasChromium) {
 export const PASSWORD = 'a long password';
 export const XSS = '<img src=x onerror=alert(1)>';
 
+/** How long a fail-fast page waits for anything. */
+export const FAIL_FAST_MS = 10_000;
+
 export interface App {
   server: ParleyServer;
   browser: Browser;
@@ -30,8 +33,12 @@ export interface App {
   tmp: string;
   /** Messages of every dialog (alert, confirm) the pages opened; each is dismissed. */
   dialogs: string[];
-  /** A new browser context (its own profile) with the app open. */
-  newPage(viewport?: { width: number; height: number }): Promise<{ ctx: BrowserContext; page: Page }>;
+  /**
+   * A new browser context (its own profile) with the app open. `failFast`
+   * makes every wait of the page give up after FAIL_FAST_MS instead of
+   * Playwright's 30 s, so a control that does nothing fails the test quickly.
+   */
+  newPage(opts?: { failFast?: boolean }): Promise<{ ctx: BrowserContext; page: Page }>;
   close(): Promise<void>;
 }
 
@@ -54,8 +61,9 @@ export async function startApp(tmpPrefix: string): Promise<App> {
     browser,
     tmp,
     dialogs,
-    async newPage(viewport = { width: 1280, height: 800 }) {
-      const ctx = await browser.newContext({ viewport, colorScheme: 'light' });
+    async newPage(opts = {}) {
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
+      if (opts.failFast) ctx.setDefaultTimeout(FAIL_FAST_MS);
       const page = await ctx.newPage();
       page.on('dialog', (d) => {
         dialogs.push(d.message());

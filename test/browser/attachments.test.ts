@@ -28,11 +28,7 @@ after(async () => {
   await app?.close();
 });
 
-async function newPage(): Promise<{ ctx: BrowserContext; page: Page }> {
-  const opened = await app.newPage();
-  opened.ctx.setDefaultTimeout(10_000);
-  return opened;
-}
+const newPage = (): Promise<{ ctx: BrowserContext; page: Page }> => app.newPage({ failFast: true });
 
 /** Every request the page makes to the attachments API: its URL and whether it carried a bearer token. */
 function watchAttachmentRequests(page: Page): { url: string; bearer: boolean }[] {

@@ -33,7 +33,7 @@ after(async () => {
   await app?.close();
 });
 
-const newPage = (viewport?: { width: number; height: number }) => app.newPage(viewport);
+const newPage = (opts?: { failFast?: boolean }) => app.newPage(opts);
 
 function timelineBodies(page: Page): Promise<string[]> {
   return page.locator('.timeline .msg .body').allTextContents();
@@ -234,13 +234,11 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
     }
   });
   test('blocking (R17): block from the header, the notice replaces the composer, a refused send shows why, unblock', async () => {
-    const ivy = await newPage();
-    const jack = await newPage();
+    // Every wait in this test gives up after 10 s, so a Block button that does nothing fails fast.
+    const ivy = await newPage({ failFast: true });
+    const jack = await newPage({ failFast: true });
     const A = ivy.page;
     const B = jack.page;
-    // Every wait in this test gives up after 10 s, so a Block button that does nothing fails fast.
-    ivy.ctx.setDefaultTimeout(10_000);
-    jack.ctx.setDefaultTimeout(10_000);
     try {
       await register(A, 'ivy', 'Ivy Block');
       await register(B, 'jack', 'Jack Block');
@@ -347,12 +345,10 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
     }
   });
   test('retention (R8): the owner sets how long messages are kept, a member sees it live and after a reload, read-only; back to the server default', async () => {
-    const kim = await newPage();
-    const leo = await newPage();
+    const kim = await newPage({ failFast: true });
+    const leo = await newPage({ failFast: true });
     const K = kim.page;
     const L = leo.page;
-    kim.ctx.setDefaultTimeout(10_000);
-    leo.ctx.setDefaultTimeout(10_000);
     try {
       await register(K, 'kim', 'Kim Keeper');
       await register(L, 'leo', 'Leo Member');
@@ -443,9 +439,8 @@ describe('web app in Chromium', { skip: !hasChromium && 'chromium not installed'
     await nora.login('nora', PASSWORD);
     await otto.register('otto', PASSWORD, 'Otto Other');
     await otto.login('otto', PASSWORD);
-    const mia = await newPage();
+    const mia = await newPage({ failFast: true });
     const M = mia.page;
-    mia.ctx.setDefaultTimeout(10_000);
     // Mia's socket goes through this route (set before the reload that loads the app): frames from
     // the server are passed on and the error frames it sends of its own (no ref: the answer to a
     // frame of no request, e.g. typing) are noted; Mia's "stopped typing" in `slowTypingIn` is held

@@ -24,10 +24,8 @@ after(async () => {
 
 describe('files in an encrypted chat in Chromium', { skip: !hasChromium && 'chromium not installed' }, () => {
   test('an image and a file sent in an encrypted chat show for the other user, decrypted in the browser', async () => {
-    const kim = await app.newPage();
-    const lou = await app.newPage();
-    kim.ctx.setDefaultTimeout(10_000);
-    lou.ctx.setDefaultTimeout(10_000);
+    const kim = await app.newPage({ failFast: true });
+    const lou = await app.newPage({ failFast: true });
     const K = kim.page;
     const L = lou.page;
     await register(K, 'kimf', 'Kim Files');

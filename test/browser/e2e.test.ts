@@ -39,10 +39,8 @@ async function send(page: Page, text: string): Promise<void> {
 
 describe('end-to-end encryption in Chromium', { skip: !hasChromium && 'chromium not installed' }, () => {
   test('an encrypted direct chat: chosen in New chat, locked, read on both sides, a safety number, no search, and a placeholder on a later device', async () => {
-    const kim = await app.newPage();
-    const lou = await app.newPage();
-    kim.ctx.setDefaultTimeout(10_000);
-    lou.ctx.setDefaultTimeout(10_000);
+    const kim = await app.newPage({ failFast: true });
+    const lou = await app.newPage({ failFast: true });
     const K = kim.page;
     const L = lou.page;
     await register(K, 'kim', 'Kim Keeper');
@@ -126,8 +124,7 @@ describe('end-to-end encryption in Chromium', { skip: !hasChromium && 'chromium 
     await K.keyboard.press('Escape');
 
     // Lou on a new browser profile: what came before cannot be read here, and says so; what comes after reads.
-    const louLater = await app.newPage();
-    louLater.ctx.setDefaultTimeout(10_000);
+    const louLater = await app.newPage({ failFast: true });
     const L2 = louLater.page;
     await L2.getByLabel('Username').fill('lou');
     await L2.getByLabel('Password').fill(PASSWORD);

@@ -29,8 +29,7 @@ describe('push notifications in the web client', { skip: hasChromium ? false : '
     assert.equal(sw.status, 200);
     assert.match(sw.headers.get('content-type') ?? '', /javascript/);
 
-    const { ctx, page } = await app.newPage();
-    ctx.setDefaultTimeout(10_000);
+    const { ctx, page } = await app.newPage({ failFast: true });
     try {
       await register(page, `pat${Date.now() % 100000}`, 'Pat');
       const scope = await page.evaluate(async () => {

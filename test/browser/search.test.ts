@@ -30,11 +30,7 @@ after(async () => {
   await app?.close();
 });
 
-async function newPage(): Promise<{ ctx: BrowserContext; page: Page }> {
-  const opened = await app.newPage();
-  opened.ctx.setDefaultTimeout(10_000);
-  return opened;
-}
+const newPage = (): Promise<{ ctx: BrowserContext; page: Page }> => app.newPage({ failFast: true });
 
 async function sdkUser(username: string, displayName: string): Promise<ParleyClient> {
   const c = createNodeClient({ url: server.url });
