@@ -57,6 +57,9 @@ export class TestServer {
   }
 }
 
+/** Every user the SDK tests register has this password. */
+export const PASSWORD = 'correct horse battery';
+
 let counter = 0;
 export function uniqueName(prefix: string): string {
   counter++;
@@ -69,7 +72,7 @@ export async function signedIn(
   name = uniqueName('u'),
   opts: Partial<NodeClientOptions> = {},
 ): Promise<{ client: ParleyClient; username: string; password: string }> {
-  const password = 'correct horse battery';
+  const password = PASSWORD;
   const client = createNodeClient({ url, backoffMinMs: 50, backoffMaxMs: 500, gapWaitMs: 50, ...opts });
   await client.register(name, password, name.toUpperCase());
   await client.login(name, password);
@@ -82,6 +85,53 @@ export async function until(cond: () => boolean, ms = 5000, what = 'condition'):
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Polls until `cond` holds, reading the conversation's newest page meanwhile
+ * (for what comes without a live frame: a device's first read, history).
+ * One read in flight at a time: a read per 10 ms poll piled up requests, and
+ * their decryption, on a loaded machine until the wait ran out.
+ */
+export async function untilRead(c: ParleyClient, conversationId: string, cond: () => boolean, ms: number, what: string | (() => string)): Promise<void> {
+  let reading: Promise<unknown> | null = null;
+  const end = Date.now() + ms;
+  for (;;) {
+    reading ??= c.loadLatest(conversationId).catch(() => undefined).finally(() => (reading = null));
+    if (cond()) return;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A suite's users and extra devices on one server; close() closes them all. */
+export class SuiteClients {
+  private readonly all: ParleyClient[] = [];
+  constructor(private readonly url: () => string) {}
+
+  async user(prefix: string): Promise<{ client: ParleyClient; username: string }> {
+    const u = await signedIn(this.url(), uniqueName(prefix));
+    this.all.push(u.client);
+    return u;
+  }
+
+  /** Another device of an existing user, signed in (optionally with its keys in a file store). */
+  async device(username: string, storagePath?: string): Promise<ParleyClient> {
+    const c = createNodeClient({ url: this.url(), backoffMinMs: 50, backoffMaxMs: 500, gapWaitMs: 50, ...(storagePath ? { storagePath } : {}) });
+    await c.login(username, PASSWORD);
+    this.all.push(c);
+    return c;
+  }
+
+  /** A client made another way, closed with the rest. */
+  track(c: ParleyClient): ParleyClient {
+    this.all.push(c);
+    return c;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.all) await c.close();
   }
 }
 

@@ -14,36 +14,24 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createNodeClient } from '../../src/client/node.js';
 import { E2eFileError, ParleyError, type Attachment, type ConversationState, type Message, type ParleyClient } from '../../src/client/index.js';
-import { TestServer, keysPublished, signedIn, until, uniqueName } from './_helpers.js';
+import { SuiteClients, TestServer, keysPublished, until, untilRead } from './_helpers.js';
 import { filesUnder } from '../helpers/fs.js';
-
-const PASSWORD = 'correct horse battery';
-
 
 const bytesOf = async (b: Blob): Promise<Uint8Array> => new Uint8Array(await b.arrayBuffer());
 
 describe('SDK: files in end-to-end encrypted conversations', () => {
   let server: TestServer;
-  const clients: ParleyClient[] = [];
+  const clients = new SuiteClients(() => server.url);
+  const user = (prefix: string): Promise<{ client: ParleyClient; username: string }> => clients.user(prefix);
+  const device = (username: string, storagePath?: string): Promise<ParleyClient> => clients.device(username, storagePath);
   before(async () => {
     server = await TestServer.start({ maxAttachmentBytes: 512 * 1024, attachmentTypes: 'image/*,application/pdf,text/plain', attachmentSweepMs: 0 });
   });
   after(async () => {
-    for (const c of clients) await c.close();
+    await clients.close();
     await server.cleanup();
   });
 
-  async function user(prefix: string): Promise<{ client: ParleyClient; username: string }> {
-    const u = await signedIn(server.url, uniqueName(prefix));
-    clients.push(u.client);
-    return u;
-  }
-  async function device(username: string, storagePath?: string): Promise<ParleyClient> {
-    const c = createNodeClient({ url: server.url, backoffMinMs: 50, backoffMaxMs: 500, gapWaitMs: 50, ...(storagePath ? { storagePath } : {}) });
-    await c.login(username, PASSWORD);
-    clients.push(c);
-    return c;
-  }
   /** Two users with published keys and their encrypted direct conversation, seen by both. */
   async function pair(tag: string): Promise<{ alice: ParleyClient; bob: ParleyClient; bobName: string; conv: ConversationState }> {
     const a = await user(`${tag}a`);
@@ -55,10 +43,7 @@ describe('SDK: files in end-to-end encrypted conversations', () => {
     return { alice: a.client, bob: b.client, bobName: b.username, conv };
   }
   async function received(c: ParleyClient, conversationId: string, body: string): Promise<Message> {
-    await until(() => {
-      void c.loadLatest(conversationId);
-      return c.messages(conversationId).some((m) => m.body === body);
-    }, 8000, `"${body}" read`);
+    await untilRead(c, conversationId, () => c.messages(conversationId).some((m) => m.body === body), 8000, `"${body}" read`);
     return c.messages(conversationId).find((m) => m.body === body) as Message;
   }
   /** The path of an upload's bytes in the server's local media folder. */
@@ -118,10 +103,7 @@ describe('SDK: files in end-to-end encrypted conversations', () => {
     const later = await device(bobName);
     await until(() => !!later.conversation(conv.id), 5000, 'the new device has the conversation');
     await keysPublished(later, 2);
-    await until(() => {
-      void later.loadLatest(conv.id);
-      return later.messages(conv.id).some((m) => m.id === sent.id);
-    }, 8000, 'the new device has the message');
+    await untilRead(later, conv.id, () => later.messages(conv.id).some((m) => m.id === sent.id), 8000, 'the new device has the message');
     const before = later.messages(conv.id).find((m) => m.id === sent.id);
     assert.equal(before?.e2e?.reason, 'not-for-this-device');
     assert.equal(before?.attachments, undefined, 'no opaque references shown');
@@ -138,8 +120,7 @@ describe('SDK: files in end-to-end encrypted conversations', () => {
     await keysPublished(offline, 3);
     await offline.close();
     await alice.edit(sent.id, 'a photo (from the garden, 2)');
-    const back = createNodeClient({ url: server.url, storagePath: path, backoffMinMs: 50 });
-    clients.push(back);
+    const back = clients.track(createNodeClient({ url: server.url, storagePath: path, backoffMinMs: 50 }));
     assert.equal(await back.restore(), true);
     const m = await received(back, conv.id, 'a photo (from the garden, 2)');
     assert.deepEqual(m.attachments?.map((a) => [a.name, a.type, a.size, a.width, a.height]), [['p.png', 'image/png', photo.length, 40, 30]]);

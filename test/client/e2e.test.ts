@@ -16,44 +16,28 @@ import { createNodeClient } from '../../src/client/node.js';
 import type { ConversationState, Message, ParleyClient } from '../../src/client/index.js';
 import { ENVELOPE_PREFIX, parseEnvelope } from '../../src/protocol/e2e.js';
 import { b64url, unb64url } from '../../src/client/e2e/crypto.js';
-import { TestServer, keysPublished, signedIn, until, uniqueName } from './_helpers.js';
-
-const PASSWORD = 'correct horse battery';
+import { PASSWORD, SuiteClients, TestServer, keysPublished, until, untilRead, uniqueName } from './_helpers.js';
 
 describe('SDK: end-to-end encryption', () => {
   let server: TestServer;
-  const clients: ParleyClient[] = [];
+  const clients = new SuiteClients(() => server.url);
+  const user = (prefix: string): Promise<{ client: ParleyClient; username: string }> => clients.user(prefix);
+  const device = (username: string, storagePath?: string): Promise<ParleyClient> => clients.device(username, storagePath);
   let dir: string;
   before(async () => {
     server = await TestServer.start();
     dir = await mkdtemp(join(tmpdir(), 'parley-e2e-sdk-'));
   });
   after(async () => {
-    for (const c of clients) await c.close();
+    await clients.close();
     await server.cleanup();
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function user(prefix: string): Promise<{ client: ParleyClient; username: string }> {
-    const u = await signedIn(server.url, uniqueName(prefix));
-    clients.push(u.client);
-    return u;
-  }
-  async function device(username: string, storagePath?: string): Promise<ParleyClient> {
-    const c = createNodeClient({ url: server.url, backoffMinMs: 50, backoffMaxMs: 500, gapWaitMs: 50, ...(storagePath ? { storagePath } : {}) });
-    await c.login(username, PASSWORD);
-    clients.push(c);
-    return c;
-  }
   const texts = (c: ParleyClient, id: string): string[] => c.messages(id).map((m) => (m.e2e?.ok === false ? `<unreadable:${m.e2e.reason}>` : m.body));
   async function sees(c: ParleyClient, id: string, expected: string[], what: string): Promise<void> {
-    // One history read in flight at a time: a read per 10 ms poll piled up requests (and their decryption)
-    // on a loaded machine, and the wait ran out while the reads queued behind each other.
-    let reading: Promise<unknown> | null = null;
-    await until(() => {
-      reading ??= c.loadLatest(id).catch(() => undefined).finally(() => (reading = null));
-      return JSON.stringify(texts(c, id)) === JSON.stringify(expected);
-    }, 15_000, `${what}: ${JSON.stringify(expected)} (has ${JSON.stringify(c.conversation(id) ? texts(c, id) : 'no conversation')})`);
+    await untilRead(c, id, () => JSON.stringify(texts(c, id)) === JSON.stringify(expected), 15_000,
+      () => `${what}: ${JSON.stringify(expected)} (has ${JSON.stringify(c.conversation(id) ? texts(c, id) : 'no conversation')})`);
   }
 
   it('two users with two devices each: every device reads every message, live and from history; edits too', async () => {
@@ -202,8 +186,7 @@ describe('SDK: end-to-end encryption', () => {
     const file = await readFile(path, 'utf8');
     assert.ok(file.includes('/e2e/device"'), 'the keys are in the file');
 
-    const again = createNodeClient({ url: server.url, storagePath: path, backoffMinMs: 50 });
-    clients.push(again);
+    const again = clients.track(createNodeClient({ url: server.url, storagePath: path, backoffMinMs: 50 }));
     assert.equal(await again.restore(), true);
     assert.equal(again.deviceId, deviceId, 'the same device');
     await alice.client.send(conv.id, 'after the restart');

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import type { ConversationEvent, Message, ParleyClient } from '../../src/client/index.js';
 import { createNodeClient } from '../../src/client/node.js';
 import type { ClientFrame } from '../../src/protocol/frames.js';
-import { Relay, TestServer, lossySocketFactory, signedIn, sleep, uniqueName, until } from './_helpers.js';
+import { PASSWORD, Relay, TestServer, lossySocketFactory, signedIn, sleep, uniqueName, until } from './_helpers.js';
 
 let server: TestServer;
 before(async () => {
@@ -22,8 +22,6 @@ before(async () => {
 after(async () => {
   await server.cleanup();
 });
-
-const PASSWORD = 'correct horse battery';
 
 async function directChat(a: ParleyClient, b: ParleyClient): Promise<string> {
   await until(() => a.state === 'online' && b.state === 'online', 5000, 'both online');
