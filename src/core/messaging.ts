@@ -1,5 +1,5 @@
 /** Sending, editing, deleting and reacting to messages: the write path of a chat. */
-import type { Attachment, ConversationEvent, Id, Message } from '../protocol/model.js';
+import type { Attachment, ConversationEvent, Id, Message, Role } from '../protocol/model.js';
 import type { AppendInput, Store } from './ports/store.js';
 import type { IdGenerator } from './ids.js';
 import type { MembershipCache, MembershipEntry } from './membership.js';
@@ -96,10 +96,9 @@ export class MessagingService {
     const empty = body.trim() === '';
     this.checkBody(body, empty);
     await this.limits.write(actorId);
-    const msg = await this.writable(actorId, messageId, true);
+    const { msg, entry } = await this.writable(actorId, messageId, true);
     if (msg.senderId !== actorId) throw forbidden('Only the sender can edit a message.');
     if (empty && !msg.attachments?.length) throw badRequest('The message body must not be empty.');
-    const { entry } = await this.membership.require(msg.conversationId, actorId);
     // An edit's envelope carries the files' keys again: the edited body replaces the one that had them.
     if (entry.encrypted) await this.envelopes.check(msg.conversationId, actorId, deviceId, body, msg.attachments?.length ?? 0);
     else this.checkPlainLength(body);
@@ -110,9 +109,8 @@ export class MessagingService {
 
   async delete(actorId: Id, messageId: Id): Promise<ConversationEvent> {
     await this.limits.write(actorId);
-    const msg = await this.writable(actorId, messageId);
+    const { msg, role, entry } = await this.writable(actorId, messageId);
     if (msg.senderId !== actorId) {
-      const { role, entry } = await this.membership.require(msg.conversationId, actorId);
       if (entry.kind !== 'group' || role === 'member') throw forbidden("Only the sender, or a group's owner or admin, can delete a message.");
     }
     const res = await this.append({ kind: 'message.deleted', conversationId: msg.conversationId, actorId, at: Date.now(), messageId });
@@ -125,7 +123,7 @@ export class MessagingService {
     if (!r) throw badRequest('The reaction must not be empty.');
     refuseUnstorable(r, 'reaction');
     await this.limits.write(actorId);
-    const msg = await this.writable(actorId, messageId, true);
+    const { msg } = await this.writable(actorId, messageId, true);
     const res = await this.append({ kind: 'message.reacted', conversationId: msg.conversationId, actorId, at: Date.now(), messageId, reaction: r, active });
     if (res.status === 'appended') return { event: res.event };
     return { message: res.message ?? msg };
@@ -136,13 +134,13 @@ export class MessagingService {
    * not deleted; with `reaches`, one whose change would reach the other member
    * of a direct conversation, which a block forbids (a delete does not need it).
    */
-  private async writable(actorId: Id, messageId: Id, reaches = false): Promise<Message> {
+  private async writable(actorId: Id, messageId: Id, reaches = false): Promise<{ msg: Message; role: Role; entry: MembershipEntry }> {
     const msg = await this.store.events.message(messageId);
     if (!msg) throw notFound('No message has that id.');
-    const { entry } = await this.membership.require(msg.conversationId, actorId);
+    const { role, entry } = await this.membership.require(msg.conversationId, actorId);
     if (reaches && entry.kind === 'direct') await this.requireUnblocked(actorId, entry);
     if (msg.deletedAt !== undefined) throw conflict('The message was deleted.');
-    return msg;
+    return { msg, role, entry };
   }
 
   private requireUnblocked(actorId: Id, direct: MembershipEntry): void | Promise<void> {
